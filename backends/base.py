@@ -1,0 +1,105 @@
+"""The backend contract: a place to put and read bytes under one root URI.
+
+A backend owns everything that differs between stores: how a whole object is
+replaced atomically, how an object is created only if absent, retries and
+credentials. The rest of pacha-sdk speaks only in *keys*: relative,
+``/``-separated paths under the root such as ``runs/<id>/run.json``.
+
+Subclasses set :attr:`Backend.scheme` and implement the abstract methods.
+Every method raises :class:`FileNotFoundError` for a missing key,
+:class:`FileExistsError` when a create-only write finds the key taken, and
+another :class:`OSError` when the store fails.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pacha_sdk.exceptions import UnsafeNameError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+__all__ = ["Backend", "check_key"]
+
+
+def check_key(key: str) -> str:
+    """Return *key* if it is a safe relative key, else raise :class:`UnsafeNameError`.
+
+    A safe key is non-empty, relative, ``/``-separated, and has no empty,
+    ``.`` or ``..`` segment, so it can never address anything outside the root.
+    """
+    if not isinstance(key, str) or not key:
+        raise UnsafeNameError("key", key, "must be a non-empty string")
+    if key.startswith("/") or "\\" in key or "\x00" in key:
+        raise UnsafeNameError("key", key, "must be a relative '/'-separated path")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise UnsafeNameError("key", key, "must not contain empty, '.' or '..' segments")
+    return key
+
+
+class Backend(abc.ABC):
+    """Bytes in and out of one store, addressed by keys relative to a root URI.
+
+    Args:
+        uri: the root, e.g. ``./pacha-runs``, ``memory://exp`` or ``s3://bucket/exp``.
+        storage_options: store settings passed through to the client (fsspec
+            keyword arguments). They may hold credentials, so a backend never
+            puts them in a ``repr``, a log line or an error message.
+    """
+
+    scheme: ClassVar[str | tuple[str, ...]]
+    """The URI scheme(s) this backend serves."""
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+        self._uri = uri
+        self._storage_options = dict(storage_options or {})
+
+    @property
+    def uri(self) -> str:
+        """The root URI, normalised, safe to show (it never holds a secret)."""
+        return self._uri
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.uri!r})"
+
+    @abc.abstractmethod
+    def read_bytes(self, key: str) -> bytes:
+        """Return the whole object at *key*."""
+
+    @abc.abstractmethod
+    def write_new(self, key: str, data: bytes) -> None:
+        """Create the object at *key*; raise :class:`FileExistsError` if it exists.
+
+        Readers never see a partly written object, and two writers racing for
+        the same key never overwrite each other: exactly one wins.
+        """
+
+    @abc.abstractmethod
+    def replace(self, key: str, data: bytes) -> None:
+        """Create or replace the object at *key* whole, atomically for readers."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Return the sorted keys of every object under *prefix* (recursive).
+
+        A prefix names a folder (``runs/`` or ``runs``); an absent folder gives
+        an empty list, a store that cannot be read raises.
+        """
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool:
+        """Return whether an object exists at *key*."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object at *key*; raise :class:`FileNotFoundError` if absent."""
+
+    @abc.abstractmethod
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """Return a pyarrow filesystem and the root's path on it, for datasets."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
+        """Release connections held by the backend."""

@@ -1,0 +1,83 @@
+"""pacha-sdk: record machine-learning training runs as open Parquet and JSON.
+
+::
+
+    import pacha_sdk as pacha
+
+    with pacha.run({"learning_rate": 3e-4}, uri="s3://bucket/exp") as run:
+        for step in range(1000):
+            run.log_metric("loss", 1 / (step + 1), step)
+
+    table = pacha.read_metrics(run.run_id, uri="s3://bucket/exp")
+"""
+
+from pacha_sdk._version import __version__
+from pacha_sdk.api import active_run, log_metric, log_metrics, run
+from pacha_sdk.exceptions import (
+    BackendNotInstalledError,
+    InvalidHyperparameterError,
+    InvalidMetricError,
+    InvalidRecordError,
+    InvalidRunIdError,
+    MetricTypeError,
+    NoActiveRunError,
+    PachaError,
+    RunNotFoundError,
+    RunStateError,
+    StoreError,
+    UnknownSchemeError,
+    UnsafeNameError,
+)
+from pacha_sdk.models import (
+    ArtifactReference,
+    ExperimentRun,
+    HardwareInfo,
+    Hyperparameters,
+    HyperparamValue,
+    MetricRecord,
+    RecipeReference,
+    RecipeVersion,
+    RunId,
+    RunStatus,
+)
+from pacha_sdk.read import best_run, list_runs, load_run, metrics_dataset, read_metrics
+from pacha_sdk.run import Run
+from pacha_sdk.track import track
+
+__all__ = [
+    "ArtifactReference",
+    "BackendNotInstalledError",
+    "ExperimentRun",
+    "HardwareInfo",
+    "HyperparamValue",
+    "Hyperparameters",
+    "InvalidHyperparameterError",
+    "InvalidMetricError",
+    "InvalidRecordError",
+    "InvalidRunIdError",
+    "MetricRecord",
+    "MetricTypeError",
+    "NoActiveRunError",
+    "PachaError",
+    "RecipeReference",
+    "RecipeVersion",
+    "Run",
+    "RunId",
+    "RunNotFoundError",
+    "RunStateError",
+    "RunStatus",
+    "StoreError",
+    "UnknownSchemeError",
+    "UnsafeNameError",
+    "__version__",
+    "active_run",
+    "best_run",
+    "list_runs",
+    "load_run",
+    "log_metric",
+    "log_metrics",
+    "metrics_dataset",
+    "read_metrics",
+    "run",
+    "track",
+]

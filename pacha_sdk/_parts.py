@@ -1,0 +1,84 @@
+"""Metric rows to Parquet part files.
+
+The hot path appends ``(name, value, step, time_ns)`` tuples; this module
+turns a batch of them into one Arrow table with :data:`METRIC_SCHEMA`,
+clustered by name and sorted by step (stable, so ties keep logging order) to make
+row-group statistics prune by name, and finds each metric's latest point.
+Everything is vectorised: the writer spends well under a second per
+million points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pacha_sdk._schema import METRIC_SCHEMA
+
+__all__ = ["Row", "Latest", "build_part", "latest_points", "part_bytes"]
+
+Row = tuple[str, float, int, int]
+"""One buffered point: name, value, step, wall-clock nanoseconds."""
+
+Latest = dict[str, tuple[int, float]]
+"""Per metric name, the ``(step, value)`` of its latest point."""
+
+ROW_GROUP_SIZE = 128 * 1024
+
+
+def build_part(run_id: str, rank: int, rows: Sequence[Row]) -> pa.Table:
+    """Return *rows* as a table with :data:`METRIC_SCHEMA`, clustered by name, then by step.
+
+    Names are ordered by first appearance in the batch (sorting dictionary
+    codes is cheaper than sorting strings and prunes row groups as well).
+    """
+    count = len(rows)
+    names = pa.array([row[0] for row in rows], pa.string()).dictionary_encode()
+    steps = pa.array([row[2] for row in rows], pa.int64())
+    order = pc.sort_indices(
+        pa.table({"code": names.indices, "step": steps}),
+        sort_keys=[("code", "ascending"), ("step", "ascending")],
+    )
+    micros = pc.divide(pa.array([row[3] for row in rows], pa.int64()), 1000)
+    return pa.table(
+        [
+            pa.repeat(pa.scalar(run_id, pa.string()), count),
+            names.take(order),
+            steps.take(order),
+            pa.array([row[1] for row in rows], pa.float64()).take(order),
+            micros.take(order).cast(pa.timestamp("us", tz="UTC")),
+            pa.repeat(pa.scalar(rank, pa.int32()), count),
+        ],
+        schema=METRIC_SCHEMA,
+    )
+
+
+def latest_points(part: pa.Table) -> Latest:
+    """The latest point of each name in a part built by :func:`build_part`.
+
+    The part is clustered by name and sorted by step with ties in logging
+    order, so the last row of each name's run is its highest step, logged last.
+    """
+    if part.num_rows == 0:
+        return {}
+    names = part.column("name").combine_chunks().cast(pa.string())
+    count = len(names)
+    changes = pc.not_equal(names.slice(1), names.slice(0, count - 1))
+    last_rows = pa.concat_arrays(
+        [pc.indices_nonzero(changes), pa.array([count - 1], pa.uint64())]
+    )
+    picked = part.select(["name", "step", "value"]).take(last_rows).to_pydict()
+    return {
+        name: (step, value)
+        for name, step, value in zip(picked["name"], picked["step"], picked["value"])
+    }
+
+
+def part_bytes(part: pa.Table) -> bytes:
+    """Serialise a part as Parquet (zstd, statistics on) in memory."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(part, sink, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+    return sink.getvalue().to_pybytes()

@@ -1,0 +1,28 @@
+"""The one Arrow schema of metric part files (DESIGN section 3).
+
+``run_id`` is written into every file as well as into the Hive folder name,
+so a part file read on its own still says which run it belongs to.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+__all__ = ["METRIC_SCHEMA", "empty_metrics_table"]
+
+METRIC_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("name", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+        pa.field("step", pa.int64(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("rank", pa.int32(), nullable=False),
+    ]
+)
+"""Columns of every metric part file, in this order."""
+
+
+def empty_metrics_table() -> pa.Table:
+    """Return a table with :data:`METRIC_SCHEMA` and no rows."""
+    return METRIC_SCHEMA.empty_table()

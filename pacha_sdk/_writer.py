@@ -1,0 +1,197 @@
+"""The background writer: buffered rows to Parquet part files, with retries.
+
+One small thread per run, shaped like rich's refresh thread: it waits on an
+:class:`threading.Event` with a timeout and, every ``flush_interval``
+seconds, when the buffer reaches ``flush_rows`` points, on request or when
+stopped, it
+
+1. takes every buffered row and encodes it as one Parquet part (in memory),
+2. creates each pending part in the store (create-only, so a retry after a
+   lost reply finds its own file and moves on),
+3. calls the heartbeat (the run rewrites ``run.json``).
+
+A store error never reaches the training loop: parts stay pending and the
+writer retries with exponential backoff and jitter until they are stored or
+the run's final wait runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pacha_sdk._buffer import MetricBuffer
+from pacha_sdk._layout import part_key
+from pacha_sdk._parts import build_part, latest_points, part_bytes
+from pacha_sdk.backends import Backend
+from pacha_sdk.models import RunId
+
+__all__ = ["MetricWriter", "RetryPolicy"]
+
+logger = logging.getLogger("pacha_sdk")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter between ``base`` and ``cap`` seconds."""
+
+    base: float = 0.2
+    cap: float = 10.0
+
+    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before retry number *attempt* (0-based)."""
+        return min(self.cap, self.base * 2**attempt) * (0.5 + rand() / 2)
+
+
+@dataclass
+class _PendingPart:
+    key: str
+    data: bytes
+    rows: int
+
+
+class MetricWriter(threading.Thread):
+    """Flushes one run's buffer to its store from a daemon thread."""
+
+    def __init__(
+        self,
+        *,
+        buffer: MetricBuffer,
+        backend: Backend,
+        run_id: RunId,
+        writer_id: str,
+        rank: int,
+        flush_interval: float,
+        flush_rows: int,
+        heartbeat: Callable[[], None],
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(name=f"pacha-writer-{run_id}", daemon=True)
+        self._buffer = buffer
+        self._backend = backend
+        self._run_id = run_id
+        self._writer_id = writer_id
+        self._rank = rank
+        self._interval = flush_interval
+        self.flush_rows = flush_rows
+        self._heartbeat = heartbeat
+        self._retry = retry or RetryPolicy(cap=max(flush_interval, 1.0))
+        self._pending: deque[_PendingPart] = deque()
+        self._seq = 0
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._requested = 0
+        self._completed = 0
+        self._stopping = False
+        self._give_up_at = float("inf")
+        self._failures = 0
+        self.points_written = 0
+        self.last_error: BaseException | None = None
+
+    @property
+    def pending_points(self) -> int:
+        """Points taken from the buffer but not yet stored."""
+        return sum(part.rows for part in list(self._pending))
+
+    def wake(self) -> None:
+        """Ask for a flush soon (the hot path calls this when ``flush_rows`` is reached)."""
+        self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything buffered so far; return whether it all reached the store."""
+        with self._done:
+            self._requested += 1
+            ticket = self._requested
+        self._wake.set()
+        with self._done:
+            return self._done.wait_for(lambda: self._completed >= ticket, timeout)
+
+    def stop(self, timeout: float) -> bool:
+        """Flush what is left and end the thread, waiting at most *timeout* seconds.
+
+        Returns whether every point reached the store.
+        """
+        self._give_up_at = time.monotonic() + timeout
+        self._stopping = True
+        self._wake.set()
+        self.join(timeout + 1.0)
+        return not self.is_alive() and not self._pending and not len(self._buffer)
+
+    def run(self) -> None:
+        next_flush = time.monotonic() + self._interval
+        while True:
+            now = time.monotonic()
+            wait = next_flush - now if not self._pending else self._backoff()
+            self._wake.wait(max(0.0, min(wait, self._give_up_at - now)))
+            self._wake.clear()
+            with self._done:
+                ticket = self._requested
+            now = time.monotonic()
+            due = (
+                self._stopping
+                or ticket > self._completed
+                or now >= next_flush
+                or len(self._buffer) >= self.flush_rows
+                or self._pending
+            )
+            if not due:
+                continue
+            stored = self._cycle()
+            next_flush = time.monotonic() + self._interval
+            if stored:
+                with self._done:
+                    self._completed = max(self._completed, ticket)
+                    self._done.notify_all()
+            if self._stopping and (stored or time.monotonic() >= self._give_up_at):
+                return
+
+    def _backoff(self) -> float:
+        return self._retry.delay(max(self._failures - 1, 0))
+
+    def _cycle(self) -> bool:
+        """One flush: encode new rows, store pending parts, beat. Returns success."""
+        self._encode_new_rows()
+        try:
+            while self._pending:
+                part = self._pending[0]
+                try:
+                    self._backend.write_new(part.key, part.data)
+                except FileExistsError:
+                    pass  # our own earlier attempt landed; the reply was lost
+                self._pending.popleft()
+                self.points_written += part.rows
+            self._heartbeat()
+        except Exception as error:  # noqa: BLE001 - any store failure is retried
+            self._note_failure(error)
+            return False
+        if self._failures:
+            logger.info("pacha: store %s answers again; writes resumed", self._backend.uri)
+        self._failures = 0
+        return True
+
+    def _encode_new_rows(self) -> None:
+        batch = self._buffer.take()
+        if not batch:
+            return
+        part = build_part(self._run_id, self._rank, batch)
+        key = part_key(self._run_id, self._writer_id, self._seq)
+        self._seq += 1
+        self._pending.append(_PendingPart(key=key, data=part_bytes(part), rows=len(batch)))
+        self._buffer.settle(batch, latest_points(part))
+
+    def _note_failure(self, error: BaseException) -> None:
+        self.last_error = error
+        self._failures += 1
+        if self._failures == 1:
+            logger.warning(
+                "pacha: writing to %s failed (%s: %s); %d points kept in memory, retrying",
+                self._backend.uri,
+                type(error).__name__,
+                error,
+                self.pending_points,
+            )

@@ -1,0 +1,95 @@
+"""The fluent layer: ``pacha.run()``, ``pacha.active_run()``, ``pacha.log_metric()``.
+
+Thin shells over :class:`~pacha_sdk.run.Run`: they resolve the active run
+from a :class:`contextvars.ContextVar` (per thread and per asyncio task)
+and delegate. Keeping them apart keeps ``Run`` testable as a plain object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pacha_sdk import _context
+from pacha_sdk.exceptions import NoActiveRunError
+from pacha_sdk.models import Hyperparameters, RecipeReference
+from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
+
+__all__ = ["active_run", "log_metric", "log_metrics", "run"]
+
+
+def run(
+    hparams: Hyperparameters | Mapping[str, Any] | None = None,
+    *,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    recipe: RecipeReference | None = None,
+    tags: Mapping[str, Any] | Iterable[str] | None = None,
+    run_id: str | None = None,
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+    flush_rows: int = DEFAULT_FLUSH_ROWS,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    rank: int = 0,
+) -> Run:
+    """Start a run and return it; use it as a context manager to finish it for you.
+
+    ``with pacha.run(...) as run:`` completes the run when the block ends,
+    fails it (and re-raises) on an exception, cancels it on Ctrl-C, and makes
+    it the active run for :func:`log_metric` inside the block. Without
+    ``with``, call ``run.complete()`` yourself (a run left open is finished
+    at interpreter exit).
+
+    Args:
+        hparams: a :class:`Hyperparameters` or a plain mapping; keys naming
+            pacha's fields fill them, the rest go to ``custom``. A value that is
+            not a JSON value raises :class:`InvalidHyperparameterError` before
+            anything is written.
+        uri: the store: a local folder (default ``$PACHA_URI`` else
+            ``./pacha-runs``), ``file://``, ``memory://``, ``s3://`` or ``gs://``.
+        storage_options: settings for the store's fsspec client (credentials,
+            endpoint); never stored or logged.
+        name: a display name. tags: a ``{name: value}`` mapping or a list of names.
+        recipe: the :class:`RecipeReference` the run follows.
+        run_id: attach to this run id (resume, or another rank of one job).
+        flush_interval: seconds between flushes: the most points a killed
+            process can lose, and the heartbeat period.
+        flush_rows: buffered points that trigger an early flush.
+        close_timeout: seconds the end of the run waits for its last writes.
+        rank: this process's rank in distributed training (the ``rank`` column).
+    """
+    return Run(
+        hparams,
+        uri=uri,
+        storage_options=storage_options,
+        name=name,
+        recipe=recipe,
+        tags=tags,
+        run_id=run_id,
+        flush_interval=flush_interval,
+        flush_rows=flush_rows,
+        close_timeout=close_timeout,
+        rank=rank,
+    ).start()
+
+
+def active_run() -> Run | None:
+    """The innermost run active in this thread or asyncio task, or ``None``."""
+    return _context.current_run()
+
+
+def _require_active(function: str) -> Run:
+    current = _context.current_run()
+    if current is None:
+        raise NoActiveRunError(function)
+    return current
+
+
+def log_metric(name: str, value: float, step: int | None = None) -> None:
+    """Log one point to the active run (see :meth:`Run.log_metric`)."""
+    _require_active("log_metric").log_metric(name, value, step)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log several metrics at one step to the active run (see :meth:`Run.log_metrics`)."""
+    _require_active("log_metrics").log_metrics(metrics, step)

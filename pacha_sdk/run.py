@@ -1,0 +1,580 @@
+"""A training run: lifecycle, metric logging and its stored record.
+
+:class:`Run` is a plain object with guarded transitions (pending, running,
+finished) that is also a context manager; ``pacha.run(...)`` and
+``@pacha.track`` are thin shells over it. Its hot path, :meth:`Run.log_metric`,
+appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic. A
+background :class:`~pacha_sdk._writer.MetricWriter` turns the buffer into
+Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
+flush.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import operator
+import secrets
+import sys
+import threading
+import time
+import traceback
+import weakref
+from collections.abc import Iterable, Mapping
+from contextvars import Token
+from enum import Enum
+from types import TracebackType
+from typing import Any
+
+from pacha_sdk import _context, _signals
+from pacha_sdk._buffer import MetricBuffer
+from pacha_sdk._hardware import capture_hardware
+from pacha_sdk._hparams import build_hyperparameters
+from pacha_sdk._layout import run_record_key
+from pacha_sdk._names import check_display_name
+from pacha_sdk._parts import Row
+from pacha_sdk._version import __version__
+from pacha_sdk._writer import MetricWriter, RetryPolicy
+from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.env import resolve_uri
+from pacha_sdk.exceptions import (
+    InvalidMetricError,
+    MetricTypeError,
+    RunStateError,
+    StoreError,
+)
+from pacha_sdk.models import (
+    ExperimentRun,
+    Hyperparameters,
+    RecipeReference,
+    RunId,
+    RunStatus,
+    format_timestamp,
+    utc_now,
+)
+
+__all__ = ["DEFAULT_FLUSH_INTERVAL", "DEFAULT_FLUSH_ROWS", "Run"]
+
+logger = logging.getLogger("pacha_sdk")
+
+DEFAULT_FLUSH_INTERVAL = 5.0
+"""Seconds between flushes: the most a killed process can lose."""
+DEFAULT_FLUSH_ROWS = 100_000
+"""Buffered points that trigger a flush before the interval is up."""
+DEFAULT_CLOSE_TIMEOUT = 30.0
+"""Seconds a finishing run waits for its last writes before giving up."""
+
+_MAX_STEP = 2**63 - 1
+_time_ns = time.time_ns
+
+
+class _State(Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+def coerce_value(name: str, value: object) -> float:
+    """Convert a metric value that is not a ``float`` to one, or raise naming it.
+
+    ints (exactly representable), bools (1.0 / 0.0), numpy and torch scalars
+    and 0-d arrays, ``Decimal`` and ``Fraction`` are accepted; anything else
+    (strings, None, lists, arrays with elements) is a :class:`MetricTypeError`.
+    """
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        try:
+            as_float = float(value)
+        except OverflowError:
+            as_float = math.inf
+        if as_float != value:
+            raise InvalidMetricError(name, f"int value {value} does not fit a float64 exactly")
+        return as_float
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return coerce_value(name, value.item())  # type: ignore[attr-defined]
+    if _is_real(value):
+        return float(value)  # type: ignore[arg-type]
+    raise MetricTypeError(name, f"value {value!r} ({type(value).__name__}) is not a number")
+
+
+def _is_real(value: object) -> bool:
+    import numbers
+    from decimal import Decimal
+
+    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, complex)
+
+
+def coerce_step(name: str, step: object) -> int:
+    """Check a step that is not a plain non-negative ``int``; return it as one."""
+    if isinstance(step, (bool, float)):
+        raise MetricTypeError(name, f"step {step!r} must be an int")
+    try:
+        as_int = operator.index(step)  # type: ignore[arg-type]
+    except TypeError:
+        raise MetricTypeError(name, f"step {step!r} must be an int") from None
+    if as_int < 0:
+        raise InvalidMetricError(name, f"step {as_int} is negative")
+    if as_int > _MAX_STEP:
+        raise InvalidMetricError(name, f"step {as_int} does not fit in int64")
+    return as_int
+
+
+def error_message(error: BaseException) -> str:
+    """``"TypeName: message"`` for a failed run's ``error_message``."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class Run:
+    """One training run: log metrics into it, and it records itself in the store.
+
+    Use it as a context manager (``with pacha.run(...) as run:``) or drive it
+    explicitly with :meth:`start` and :meth:`complete` / :meth:`fail` /
+    :meth:`cancel`. Every argument is checked here, before anything is
+    written; see :func:`pacha_sdk.run` for their meaning.
+    """
+
+    def __init__(
+        self,
+        hparams: Hyperparameters | Mapping[str, Any] | None = None,
+        *,
+        uri: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        recipe: RecipeReference | None = None,
+        tags: Mapping[str, Any] | Iterable[str] | None = None,
+        run_id: str | None = None,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        flush_rows: int = DEFAULT_FLUSH_ROWS,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        rank: int = 0,
+        lenient_hparams: bool = False,
+    ) -> None:
+        _check_positive("flush_interval", flush_interval)
+        _check_positive("close_timeout", close_timeout)
+        if isinstance(flush_rows, bool) or not isinstance(flush_rows, int) or flush_rows < 1:
+            raise ValueError(f"flush_rows must be a positive int, got {flush_rows!r}")
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < 2**31:
+            raise ValueError(f"rank must be a non-negative int, got {rank!r}")
+        if recipe is not None and not isinstance(recipe, RecipeReference):
+            raise TypeError(f"recipe must be a pacha.RecipeReference, got {recipe!r}")
+        hyperparameters = build_hyperparameters(hparams, lenient=lenient_hparams)
+        self._explicit_hparams = hparams is not None
+        self._backend: Backend = get_backend(resolve_uri(uri), storage_options=storage_options)
+        parent = _context.current_run()
+        extra: dict[str, Any] = {"flush_interval": float(flush_interval), "sdk_version": __version__}
+        if name is not None:
+            extra["name"] = check_display_name("run name", name)
+        if tags is not None:
+            extra["tags"] = _tags_dict(tags)
+        if parent is not None:
+            extra["parent_run_id"] = str(parent.run_id)
+        self._record = ExperimentRun(
+            run_id=RunId(run_id) if run_id is not None else RunId.new(),
+            recipe=recipe,
+            hyperparameters=hyperparameters,
+            extra=extra,
+        )
+        self._attach = run_id is not None
+        self._flush_interval = float(flush_interval)
+        self._flush_rows = flush_rows
+        self._close_timeout = float(close_timeout)
+        self._rank = rank
+        self._state = _State.PENDING
+        self._finishing = False
+        self._lifecycle = threading.RLock()
+        self._record_io = threading.RLock()
+        self._final_written = False
+        self._base_summary: dict[str, Any] = {}
+        self._buffer = MetricBuffer()
+        self._last_step: dict[str, int] = {}
+        self._wake_at = flush_rows
+        self._writer: MetricWriter | None = None
+        self._tokens: list[Token[Run | None]] = []
+        self.last_error: BaseException | None = None
+        """The last store error seen while writing, if any (the run never raises it)."""
+
+    # Identity and state.
+
+    @property
+    def run_id(self) -> RunId:
+        """This run's id."""
+        return self._record.run_id
+
+    @property
+    def uri(self) -> str:
+        """The root URI of the store this run writes to."""
+        return self._backend.uri
+
+    @property
+    def name(self) -> str | None:
+        """The run's display name, if given."""
+        return self._record.name
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's current status."""
+        return self._record.status
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run completed, failed or was cancelled."""
+        return self._record.is_finished
+
+    @property
+    def duration_secs(self) -> int | None:
+        """Whole seconds from start to finish, or ``None`` while unfinished."""
+        return self._record.duration_secs
+
+    @property
+    def hyperparameters(self) -> Hyperparameters:
+        """The run's hyperparameters (a copy)."""
+        return self._record.hyperparameters.model_copy(deep=True)
+
+    @property
+    def record(self) -> ExperimentRun:
+        """A snapshot of the run's record, as it is (or will be) stored."""
+        with self._record_io:
+            return self._record_with_summary()
+
+    def __repr__(self) -> str:
+        return f"<Run {self.run_id} {self.status} at {self.uri}>"
+
+    # Hot path.
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Log one point of metric *name*; *step* defaults to its last step + 1.
+
+        NaN and infinities are stored as they are. Steps may repeat or go
+        back; every point is kept. Costs a few appends: no I/O happens here.
+        """
+        try:
+            last = self._last_step[name]
+        except (KeyError, TypeError):
+            last = self._admit_name(name)
+        if type(value) is not float:
+            value = coerce_value(name, value)
+        if step is None:
+            step = last + 1
+        elif type(step) is not int or not 0 <= step <= _MAX_STEP:
+            step = coerce_step(name, step)
+        self._last_step[name] = step
+        rows = self._buffer.rows
+        rows.append((name, value, step, _time_ns()))
+        if len(rows) >= self._wake_at:
+            self._request_flush()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log several metrics at one step (each name's own next step if omitted).
+
+        All or nothing: if any name or value is bad, none is logged.
+        """
+        if not isinstance(metrics, Mapping):
+            raise MetricTypeError("metrics", f"log_metrics takes a mapping, got {metrics!r}")
+        if step is not None and (type(step) is not int or not 0 <= step <= _MAX_STEP):
+            step = coerce_step("metrics", step)
+        last_step = self._last_step
+        now = _time_ns()
+        batch: list[Row] = []
+        for name, value in metrics.items():
+            try:
+                last = last_step[name]
+            except (KeyError, TypeError):
+                last = self._admit_name(name)
+            if type(value) is not float:
+                value = coerce_value(name, value)
+            batch.append((name, value, last + 1 if step is None else step, now))
+        for row in batch:
+            last_step[row[0]] = row[2]
+        rows = self._buffer.rows
+        rows.extend(batch)
+        if len(rows) >= self._wake_at:
+            self._request_flush()
+
+    def _admit_name(self, name: object) -> int:
+        """Check a metric name seen for the first time; return the step before its first."""
+        if self._state is not _State.RUNNING:
+            state = "finished" if self._state is _State.FINISHED else "not started"
+            raise RunStateError(
+                f"run {self.run_id} is {state}: log inside `with pacha.run(...)` "
+                "or between start() and complete()"
+            )
+        if not isinstance(name, str):
+            raise MetricTypeError(name, "metric names must be str")
+        if not name:
+            raise InvalidMetricError(name, "metric names must not be empty")
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidMetricError(name, "metric names must be valid Unicode text") from None
+        return -1
+
+    def _request_flush(self) -> None:
+        self._wake_at = sys.maxsize
+        writer = self._writer
+        if writer is not None:
+            writer.wake()
+
+    def get_metric(self, name: str) -> float | None:
+        """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
+        latest = self._buffer.latest(name)
+        if latest is not None:
+            return latest[1]
+        if name in self._base_summary:
+            value = self._base_summary[name]
+            return math.nan if value is None else float(value)
+        return None
+
+    # Lifecycle.
+
+    def start(self) -> Run:
+        """Start the run: write ``run.json`` as ``running`` and start the writer.
+
+        With ``run_id`` of a stored run, attaches to it (resume, or another
+        rank of the same job). Raises :class:`StoreError` if the store cannot
+        be written, so a wrong URI or credential fails fast.
+        """
+        with self._lifecycle:
+            if self._state is not _State.PENDING:
+                raise RunStateError(f"run {self.run_id} was already started")
+            if self._attach:
+                self._attach_stored()
+            with self._record_io:
+                self._record.hardware = capture_hardware()
+                self._record.start()
+                self._write_record()
+            self._writer = MetricWriter(
+                buffer=self._buffer,
+                backend=self._backend,
+                run_id=self.run_id,
+                writer_id=secrets.token_hex(8),
+                rank=self._rank,
+                flush_interval=self._flush_interval,
+                flush_rows=self._flush_rows,
+                heartbeat=self._heartbeat,
+                retry=RetryPolicy(cap=max(self._flush_interval, 1.0)),
+            )
+            self._state = _State.RUNNING
+            self._writer.start()
+            _signals.register(self)
+            _open_runs.add(self)
+        return self
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write every point logged so far; return whether all reached the store."""
+        writer = self._writer
+        if writer is None or not writer.is_alive():
+            return not len(self._buffer)
+        return writer.flush(timeout)
+
+    def complete(self) -> None:
+        """Finish the run as ``completed`` (after flushing every point)."""
+        self._finish(RunStatus.COMPLETED)
+
+    def fail(self, error: BaseException | str) -> None:
+        """Finish the run as ``failed`` with *error* (an exception or a message)."""
+        if isinstance(error, BaseException):
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            self._finish(RunStatus.FAILED, error_message(error), trace)
+        else:
+            self._finish(RunStatus.FAILED, str(error))
+
+    def cancel(self) -> None:
+        """Finish the run as ``cancelled`` (Ctrl-C, SIGTERM, a cancelled task)."""
+        self._finish(RunStatus.CANCELLED)
+
+    def finish_for(self, error: BaseException | None) -> None:
+        """Finish with the status DESIGN's table gives for how the block ended.
+
+        Normal exit and ``SystemExit(0 / None)`` complete; ``KeyboardInterrupt``
+        and ``asyncio.CancelledError`` cancel; anything else fails.
+        """
+        import asyncio
+
+        if error is None:
+            self.complete()
+        elif isinstance(error, (KeyboardInterrupt, asyncio.CancelledError)):
+            self.cancel()
+        elif isinstance(error, SystemExit):
+            if error.code in (0, None):
+                self.complete()
+            else:
+                self._finish(RunStatus.FAILED, f"SystemExit: {error.code}")
+        else:
+            self.fail(error)
+
+    def _finish(self, status: RunStatus, message: str | None = None, trace: str | None = None) -> None:
+        with self._lifecycle:
+            if self._state is _State.PENDING:
+                raise RunStateError(f"run {self.run_id} was never started")
+            if self._state is _State.FINISHED or self._finishing:
+                return  # the first final status wins
+            self._finishing = True
+        self._last_step = {}
+        self._state = _State.FINISHED
+        assert self._writer is not None
+        if not self._writer.stop(self._close_timeout):
+            self._report_unwritten()
+        with self._record_io:
+            if status is RunStatus.COMPLETED:
+                self._record.complete()
+            elif status is RunStatus.CANCELLED:
+                self._record.cancel()
+            else:
+                self._record.fail(message or "failed")
+            if trace is not None:
+                self._record.extra["traceback"] = trace
+            self._write_final_record()
+        _signals.unregister(self)
+        _open_runs.discard(self)
+
+    def _report_unwritten(self) -> None:
+        assert self._writer is not None
+        self.last_error = self._writer.last_error
+        lost = self._writer.pending_points + len(self._buffer)
+        logger.error(
+            "pacha: %d points of run %s could not be written to %s within %.0f s (%s)",
+            lost,
+            self.run_id,
+            self.uri,
+            self._close_timeout,
+            self.last_error,
+        )
+
+    # The stored record.
+
+    def _attach_stored(self) -> None:
+        """Take over the stored record of ``run_id``, if there is one."""
+        from pacha_sdk.read import parse_record
+
+        key = run_record_key(self.run_id)
+        try:
+            data = self._backend.read_bytes(key)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StoreError(f"could not read {self.uri}/{key}: {error}") from error
+        stored = parse_record(data, f"{self.uri}/{key}")
+        mine = self._record
+        stored.extra.update({k: v for k, v in mine.extra.items() if k != "parent_run_id"})
+        if self._explicit_hparams:
+            stored.hyperparameters = mine.hyperparameters
+        stored.recipe = mine.recipe or stored.recipe
+        stored.finished_at = None
+        stored.error_message = None
+        self._base_summary = dict(stored.summary)
+        self._record = stored
+
+    def _record_with_summary(self) -> ExperimentRun:
+        summary: dict[str, Any] = dict(self._base_summary)
+        for name, (_, value) in self._buffer.flushed_latest().items():
+            summary[name] = value if math.isfinite(value) else None
+        record = self._record.model_copy(deep=True)
+        record.extra["summary"] = summary
+        return record
+
+    def _record_json(self) -> bytes:
+        self._record.extra["heartbeat_at"] = format_timestamp(utc_now())
+        return self._record_with_summary().model_dump_json(indent=2).encode("utf-8")
+
+    def _write_record(self) -> None:
+        """Replace ``run.json`` now; a store error becomes :class:`StoreError`."""
+        key = run_record_key(self.run_id)
+        try:
+            self._backend.replace(key, self._record_json())
+        except OSError as error:
+            raise StoreError(f"could not write {self.uri}/{key}: {error}") from error
+
+    def _heartbeat(self) -> None:
+        """Writer thread: rewrite ``run.json`` with a fresh heartbeat and summary."""
+        with self._record_io:
+            if not self._final_written:
+                self._write_record()
+
+    def _write_final_record(self) -> None:
+        """Write the final status, retrying with backoff until the close timeout."""
+        deadline = time.monotonic() + self._close_timeout
+        retry = RetryPolicy(cap=max(self._flush_interval, 1.0))
+        attempt = 0
+        while True:
+            try:
+                self._write_record()
+                self._final_written = True
+                return
+            except StoreError as error:
+                self.last_error = error
+                delay = retry.delay(attempt)
+                if time.monotonic() + delay > deadline:
+                    logger.error("pacha: final status of run %s not stored: %s", self.run_id, error)
+                    return
+                time.sleep(delay)
+                attempt += 1
+
+    # Context manager.
+
+    def __enter__(self) -> Run:
+        if self._state is _State.PENDING:
+            self.start()
+        elif self._state is _State.FINISHED:
+            raise RunStateError(f"run {self.run_id} is finished and cannot be entered again")
+        self._tokens.append(_context.push_run(self))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._tokens:
+            _context.pop_run(self._tokens.pop())
+        self.finish_for(exc)
+
+    async def __aenter__(self) -> Run:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def _check_positive(what: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+
+
+def _tags_dict(tags: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
+    """Tags as a ``{name: value}`` dict; a plain list of names maps each to ``""``."""
+    if isinstance(tags, str):
+        raise TypeError(f"tags must be a mapping or a list of str, got the string {tags!r}")
+    items = tags.items() if isinstance(tags, Mapping) else ((tag, "") for tag in tags)
+    result: dict[str, str] = {}
+    for key, value in items:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"tag names must be non-empty str, got {key!r}")
+        result[key] = value if isinstance(value, str) else str(value)
+    return result
+
+
+_open_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_open_runs() -> None:
+    """At interpreter exit, finish runs that were started but never finished.
+
+    Their points are flushed; the run completes, or fails with the error
+    that ended the interpreter if one did (as MLflow and W&B do).
+    """
+    uncaught = getattr(sys, "last_value", None)
+    for run in list(_open_runs):
+        if uncaught is not None:
+            run.finish_for(uncaught)
+        else:
+            run.complete()

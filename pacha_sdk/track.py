@@ -1,0 +1,127 @@
+"""``@pacha.track``: each call of the decorated function is one run.
+
+The call's arguments, bound to the signature with defaults applied, become
+the run's hyperparameters; arguments that are not hyperparameter values (a
+model, a data loader) are left out, never an error. ``hparams=`` overrides
+that. Works on plain and ``async def`` functions; the run completes, fails
+(re-raising) or is cancelled exactly as with ``with pacha.run(...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar, cast, overload
+
+from pacha_sdk.models import Hyperparameters, RecipeReference
+from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
+
+__all__ = ["track"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def call_arguments(signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments by parameter name, defaults applied, ``**kwargs`` merged in."""
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    values: dict[str, Any] = {}
+    for parameter in signature.parameters.values():
+        value = bound.arguments.get(parameter.name)
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            values.update(value or {})
+        elif parameter.kind is not inspect.Parameter.VAR_POSITIONAL:
+            values[parameter.name] = value
+    return values
+
+
+@overload
+def track(func: F, /) -> F: ...
+
+
+@overload
+def track(
+    func: None = None,
+    /,
+    *,
+    hparams: Hyperparameters | Mapping[str, Any] | None = None,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    recipe: RecipeReference | None = None,
+    tags: Mapping[str, Any] | Iterable[str] | None = None,
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+    flush_rows: int = DEFAULT_FLUSH_ROWS,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    rank: int = 0,
+) -> Callable[[F], F]: ...
+
+
+def track(
+    func: F | None = None,
+    /,
+    *,
+    hparams: Hyperparameters | Mapping[str, Any] | None = None,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    recipe: RecipeReference | None = None,
+    tags: Mapping[str, Any] | Iterable[str] | None = None,
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+    flush_rows: int = DEFAULT_FLUSH_ROWS,
+    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+    rank: int = 0,
+) -> F | Callable[[F], F]:
+    """Record each call of the decorated function as a run: ``@pacha.track`` or ``@pacha.track(uri=...)``.
+
+    Inside the function, :func:`pacha_sdk.log_metric` logs to the call's run
+    and :func:`pacha_sdk.active_run` returns it. The run's name defaults to
+    the function's qualified name. Keywords are those of :func:`pacha_sdk.run`.
+    """
+    options: dict[str, Any] = {
+        "uri": uri,
+        "storage_options": storage_options,
+        "recipe": recipe,
+        "tags": tags,
+        "flush_interval": flush_interval,
+        "flush_rows": flush_rows,
+        "close_timeout": close_timeout,
+        "rank": rank,
+    }
+
+    def decorate(function: F) -> F:
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(f"@pacha.track cannot wrap the generator function {function.__qualname__}")
+        signature = inspect.signature(function)
+        run_name = name if name is not None else function.__qualname__
+
+        def new_run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run:
+            if hparams is not None:
+                return Run(hparams, name=run_name, **options)
+            try:
+                arguments = call_arguments(signature, args, kwargs)
+            except TypeError:
+                arguments = {}  # the call itself will raise Python's own TypeError
+            return Run(arguments, name=run_name, lenient_hparams=True, **options)
+
+        if inspect.iscoroutinefunction(function):
+            async_function = cast(Callable[..., Awaitable[Any]], function)
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with new_run(args, kwargs):
+                    return await async_function(*args, **kwargs)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with new_run(args, kwargs):
+                return function(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
