@@ -17,7 +17,10 @@ interrupts a reader in the main thread and then waits for the writer.
 
 from __future__ import annotations
 
-from pacha_sdk._parts import Latest, Row
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pacha_sdk._parts import Latest, Row
 
 __all__ = ["MetricBuffer"]
 

@@ -16,7 +16,9 @@ loader) out. Both share the conversion rules here:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
+from decimal import Decimal
 from enum import Enum
 from pathlib import PurePath
 from typing import Any
@@ -37,7 +39,13 @@ def flatten(mapping: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in mapping.items():
         if not isinstance(key, str) or not key:
-            raise InvalidHyperparameterError(f"{prefix}{key!r}", value, "keys must be non-empty str")
+            raise InvalidHyperparameterError(
+                f"{prefix}{key!r}", value, "keys must be non-empty str"
+            )
+        if not _is_text(key):
+            raise InvalidHyperparameterError(
+                f"{prefix}{key!r}", value, "keys must be valid Unicode"
+            )
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten(value, dotted + "."))
@@ -48,7 +56,13 @@ def flatten(mapping: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
 
 def _scalar(key: str, value: Any) -> HyperparamValue:
     """Convert one non-list value, or raise naming *key*."""
-    if isinstance(value, (bool, str)):
+    if isinstance(value, str):
+        if not _is_text(value):
+            raise InvalidHyperparameterError(
+                key, value, "str is not valid Unicode (lone surrogate)"
+            )
+        return value
+    if isinstance(value, bool):
         return value
     if isinstance(value, int):
         if not _I64_MIN <= value <= _I64_MAX:
@@ -63,20 +77,33 @@ def _scalar(key: str, value: Any) -> HyperparamValue:
     if isinstance(value, PurePath):
         return str(value)
     if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
-        return _scalar(key, value.item())  # numpy / torch scalars and 0-d arrays
+        item = value.item()  # numpy / torch scalars and 0-d arrays
+        if type(item) is not type(value):  # np.longdouble.item() returns itself
+            return _scalar(key, item)
     if isinstance(value, (list, tuple)):
         return [_scalar(key, item) for item in value]
     return _exact_float(key, value)
 
 
+def _is_text(text: str) -> bool:
+    """Whether *text* encodes as UTF-8 (no lone surrogates), as JSON needs."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _exact_float(key: str, value: Any) -> float:
     """Accept other real numbers (``Decimal``, ``Fraction``) only if a float holds them exactly."""
+    if not isinstance(value, (numbers.Real, Decimal)):  # not complex, bytes, arrays...
+        raise InvalidHyperparameterError(key, value, _WHAT)
     try:
         as_float = float(value)
         exact = bool(as_float == value)
     except (TypeError, ValueError, ArithmeticError):
         exact = False
-    if not exact or isinstance(value, (bytes, bytearray, complex)):
+    if not exact:
         raise InvalidHyperparameterError(key, value, _WHAT)
     return _scalar(key, as_float)  # type: ignore[return-value]
 

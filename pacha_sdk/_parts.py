@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from pacha_sdk._schema import METRIC_SCHEMA
 
-__all__ = ["Row", "Latest", "build_part", "latest_points", "part_bytes"]
+__all__ = ["Latest", "Row", "build_part", "latest_points", "part_bytes"]
 
 Row = tuple[str, float, int, int]
 """One buffered point: name, value, step, wall-clock nanoseconds."""
@@ -36,10 +36,10 @@ def build_part(run_id: str, rank: int, rows: Sequence[Row]) -> pa.Table:
     codes is cheaper than sorting strings and prunes row groups as well).
     """
     count = len(rows)
-    names = pa.array([row[0] for row in rows], pa.string()).dictionary_encode()
+    names = pa.array([row[0] for row in rows], pa.string())
     steps = pa.array([row[2] for row in rows], pa.int64())
     order = pc.sort_indices(
-        pa.table({"code": names.indices, "step": steps}),
+        pa.table({"code": names.dictionary_encode().indices, "step": steps}),
         sort_keys=[("code", "ascending"), ("step", "ascending")],
     )
     micros = pc.divide(pa.array([row[3] for row in rows], pa.int64()), 1000)
@@ -64,12 +64,10 @@ def latest_points(part: pa.Table) -> Latest:
     """
     if part.num_rows == 0:
         return {}
-    names = part.column("name").combine_chunks().cast(pa.string())
+    names = part.column("name").combine_chunks()
     count = len(names)
     changes = pc.not_equal(names.slice(1), names.slice(0, count - 1))
-    last_rows = pa.concat_arrays(
-        [pc.indices_nonzero(changes), pa.array([count - 1], pa.uint64())]
-    )
+    last_rows = pa.concat_arrays([pc.indices_nonzero(changes), pa.array([count - 1], pa.uint64())])
     picked = part.select(["name", "step", "value"]).take(last_rows).to_pydict()
     return {
         name: (step, value)
@@ -80,5 +78,12 @@ def latest_points(part: pa.Table) -> Latest:
 def part_bytes(part: pa.Table) -> bytes:
     """Serialise a part as Parquet (zstd, statistics on) in memory."""
     sink = pa.BufferOutputStream()
-    pq.write_table(part, sink, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-    return sink.getvalue().to_pybytes()
+    pq.write_table(
+        part,
+        sink,
+        compression="zstd",
+        row_group_size=ROW_GROUP_SIZE,
+        use_dictionary=["run_id", "name"],
+    )
+    data: bytes = sink.getvalue().to_pybytes()
+    return data

@@ -2,6 +2,11 @@
 
 ``run_id`` is written into every file as well as into the Hive folder name,
 so a part file read on its own still says which run it belongs to.
+
+``name`` is dictionary-encoded inside the Parquet file (a handful of
+distinct names over millions of rows compress to almost nothing) but its
+Arrow type is a plain ``string``: readers get a column they can sort,
+compare and group without decoding first.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ __all__ = ["METRIC_SCHEMA", "empty_metrics_table"]
 METRIC_SCHEMA = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
-        pa.field("name", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
         pa.field("step", pa.int64(), nullable=False),
         pa.field("value", pa.float64(), nullable=False),
         pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),

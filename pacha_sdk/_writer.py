@@ -10,6 +10,9 @@ stopped, it
    lost reply finds its own file and moves on),
 3. calls the heartbeat (the run rewrites ``run.json``).
 
+``on_take`` runs after each take, so the run can re-arm its
+``flush_rows`` trigger.
+
 A store error never reaches the training loop: parts stay pending and the
 writer retries with exponential backoff and jitter until they are stored or
 the run's final wait runs out.
@@ -17,6 +20,7 @@ the run's final wait runs out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -24,12 +28,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pacha_sdk._buffer import MetricBuffer
 from pacha_sdk._layout import part_key
 from pacha_sdk._parts import build_part, latest_points, part_bytes
-from pacha_sdk.backends import Backend
-from pacha_sdk.models import RunId
+
+if TYPE_CHECKING:
+    from pacha_sdk._buffer import MetricBuffer
+    from pacha_sdk.backends import Backend
+    from pacha_sdk.models import RunId
 
 __all__ = ["MetricWriter", "RetryPolicy"]
 
@@ -45,7 +52,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before retry number *attempt* (0-based)."""
-        return min(self.cap, self.base * 2**attempt) * (0.5 + rand() / 2)
+        return min(self.cap, self.base * 2.0**attempt) * (0.5 + rand() / 2)
 
 
 @dataclass
@@ -69,6 +76,7 @@ class MetricWriter(threading.Thread):
         flush_interval: float,
         flush_rows: int,
         heartbeat: Callable[[], None],
+        on_take: Callable[[], None] = lambda: None,
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(name=f"pacha-writer-{run_id}", daemon=True)
@@ -80,6 +88,7 @@ class MetricWriter(threading.Thread):
         self._interval = flush_interval
         self.flush_rows = flush_rows
         self._heartbeat = heartbeat
+        self._on_take = on_take
         self._retry = retry or RetryPolicy(cap=max(flush_interval, 1.0))
         self._pending: deque[_PendingPart] = deque()
         self._seq = 0
@@ -131,9 +140,10 @@ class MetricWriter(threading.Thread):
             self._wake.clear()
             with self._done:
                 ticket = self._requested
+            stopping = self._stopping  # read before taking rows: later rows need another cycle
             now = time.monotonic()
             due = (
-                self._stopping
+                stopping
                 or ticket > self._completed
                 or now >= next_flush
                 or len(self._buffer) >= self.flush_rows
@@ -147,7 +157,7 @@ class MetricWriter(threading.Thread):
                 with self._done:
                     self._completed = max(self._completed, ticket)
                     self._done.notify_all()
-            if self._stopping and (stored or time.monotonic() >= self._give_up_at):
+            if stopping and (stored or time.monotonic() >= self._give_up_at):
                 return
 
     def _backoff(self) -> float:
@@ -159,14 +169,13 @@ class MetricWriter(threading.Thread):
         try:
             while self._pending:
                 part = self._pending[0]
-                try:
+                # FileExistsError: our own earlier attempt landed but its reply was lost.
+                with contextlib.suppress(FileExistsError):
                     self._backend.write_new(part.key, part.data)
-                except FileExistsError:
-                    pass  # our own earlier attempt landed; the reply was lost
                 self._pending.popleft()
                 self.points_written += part.rows
             self._heartbeat()
-        except Exception as error:  # noqa: BLE001 - any store failure is retried
+        except Exception as error:
             self._note_failure(error)
             return False
         if self._failures:
@@ -176,6 +185,7 @@ class MetricWriter(threading.Thread):
 
     def _encode_new_rows(self) -> None:
         batch = self._buffer.take()
+        self._on_take()
         if not batch:
             return
         part = build_part(self._run_id, self._rank, batch)

@@ -8,12 +8,14 @@ and delegate. Keeping them apart keeps ``Run`` testable as a plain object.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pacha_sdk import _context
 from pacha_sdk.exceptions import NoActiveRunError
-from pacha_sdk.models import Hyperparameters, RecipeReference
 from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
+
+if TYPE_CHECKING:
+    from pacha_sdk.models import Hyperparameters, RecipeReference
 
 __all__ = ["active_run", "log_metric", "log_metrics", "run"]
 
@@ -49,7 +51,8 @@ def run(
             ``./pacha-runs``), ``file://``, ``memory://``, ``s3://`` or ``gs://``.
         storage_options: settings for the store's fsspec client (credentials,
             endpoint); never stored or logged.
-        name: a display name. tags: a ``{name: value}`` mapping or a list of names.
+        name: a display name.
+        tags: a ``{name: value}`` mapping, or a list of names.
         recipe: the :class:`RecipeReference` the run follows.
         run_id: attach to this run id (resume, or another rank of one job).
         flush_interval: seconds between flushes: the most points a killed

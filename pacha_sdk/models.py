@@ -16,7 +16,7 @@ import math
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 from pydantic import (
     AfterValidator,
@@ -89,6 +89,7 @@ class RunId(str):
     __slots__ = ()
 
     def __new__(cls, value: str | uuid.UUID) -> RunId:
+        """Validate *value* as a UUID; raise :class:`InvalidRunIdError` if it is not one."""
         if isinstance(value, uuid.UUID):
             return str.__new__(cls, str(value))
         if not isinstance(value, str):
@@ -112,6 +113,7 @@ class RunId(str):
     def __get_pydantic_core_schema__(
         cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
+        """Validate with the constructor; serialise as the plain string."""
         return core_schema.no_info_plain_validator_function(
             cls, serialization=core_schema.to_string_ser_schema()
         )
@@ -148,10 +150,13 @@ class _Model(BaseModel):
         return data
 
 
-HyperparamValue = TypeAliasType(
-    "HyperparamValue",
-    Union[bool, int, float, str, list["HyperparamValue"]],  # noqa: UP007 - recursive alias
-)
+if TYPE_CHECKING:
+    HyperparamValue = Union[bool, int, float, str, list["HyperparamValue"]]  # noqa: UP007
+else:  # pydantic needs a named alias to validate the recursion
+    HyperparamValue = TypeAliasType(
+        "HyperparamValue",
+        Union[bool, int, float, str, list["HyperparamValue"]],  # noqa: UP007
+    )
 """A hyperparameter value: float, int, bool, string or a list of those (pacha's untagged enum)."""
 
 _FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]

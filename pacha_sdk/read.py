@@ -1,4 +1,4 @@
-"""Reading runs back: ``read_metrics``, ``load_run``, ``list_runs``, ``best_run``, ``metrics_dataset``.
+"""Reading runs back: metrics as Arrow tables, run records, listings.
 
 ``read_*`` and ``load_*`` are eager; :func:`metrics_dataset` is the lazy
 entry point (a :class:`pyarrow.dataset.Dataset` with filter pushdown) for
@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 from pydantic import ValidationError
 
-from pacha_sdk._layout import METRICS_DIR, RUNS_DIR, metrics_prefix, run_id_from_record_key, run_record_key
+from pacha_sdk._layout import (
+    METRICS_DIR,
+    RUNS_DIR,
+    metrics_prefix,
+    run_id_from_record_key,
+    run_record_key,
+)
 from pacha_sdk._schema import METRIC_SCHEMA, empty_metrics_table
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
@@ -40,7 +46,7 @@ def _store_error(backend: Backend, what: str, error: OSError) -> StoreError:
 
 
 def parse_record(data: bytes, location: str) -> ExperimentRun:
-    """Parse a ``run.json``; raise :class:`InvalidRecordError` naming *location* if it is not one."""
+    """Parse a ``run.json``; raise :class:`InvalidRecordError` naming *location* if invalid."""
     try:
         return ExperimentRun.model_validate_json(data)
     except ValidationError as error:
@@ -71,7 +77,9 @@ def load_run(
     return _load(_backend(uri, storage_options), RunId(run_id))
 
 
-def _status_set(status: RunStatus | str | Iterable[RunStatus | str] | None) -> set[RunStatus] | None:
+def _status_set(
+    status: RunStatus | str | Iterable[RunStatus | str] | None,
+) -> set[RunStatus] | None:
     if status is None:
         return None
     values = [status] if isinstance(status, (str, RunStatus)) else list(status)
@@ -150,7 +158,9 @@ def best_run(
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     candidates = [
         (value, record)
-        for record in list_runs(uri=uri, storage_options=storage_options, status=RunStatus.COMPLETED)
+        for record in list_runs(
+            uri=uri, storage_options=storage_options, status=RunStatus.COMPLETED
+        )
         if (value := record.summary.get(metric)) is not None
     ]
     if not candidates:

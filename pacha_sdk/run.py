@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from contextvars import Token
 from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pacha_sdk import _context, _signals
 from pacha_sdk._buffer import MetricBuffer
@@ -33,7 +33,6 @@ from pacha_sdk._hardware import capture_hardware
 from pacha_sdk._hparams import build_hyperparameters
 from pacha_sdk._layout import run_record_key
 from pacha_sdk._names import check_display_name
-from pacha_sdk._parts import Row
 from pacha_sdk._version import __version__
 from pacha_sdk._writer import MetricWriter, RetryPolicy
 from pacha_sdk.backends import Backend, get_backend
@@ -53,6 +52,9 @@ from pacha_sdk.models import (
     format_timestamp,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from pacha_sdk._parts import Row
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "DEFAULT_FLUSH_ROWS", "Run"]
 
@@ -93,9 +95,17 @@ def coerce_value(name: str, value: object) -> float:
             raise InvalidMetricError(name, f"int value {value} does not fit a float64 exactly")
         return as_float
     if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
-        return coerce_value(name, value.item())  # type: ignore[attr-defined]
+        item = value.item()  # type: ignore[attr-defined]
+        if type(item) is not type(value):  # np.longdouble.item() returns itself
+            return coerce_value(name, item)
     if _is_real(value):
-        return float(value)  # type: ignore[arg-type]
+        try:
+            as_float = float(value)  # type: ignore[arg-type]
+        except (ValueError, OverflowError, ArithmeticError) as error:
+            raise InvalidMetricError(name, f"value {value!r} is not a float64: {error}") from None
+        if math.isinf(as_float) and as_float != value:
+            raise InvalidMetricError(name, f"value {value!r} overflows a float64")
+        return as_float
     raise MetricTypeError(name, f"value {value!r} ({type(value).__name__}) is not a number")
 
 
@@ -164,7 +174,10 @@ class Run:
         self._explicit_hparams = hparams is not None
         self._backend: Backend = get_backend(resolve_uri(uri), storage_options=storage_options)
         parent = _context.current_run()
-        extra: dict[str, Any] = {"flush_interval": float(flush_interval), "sdk_version": __version__}
+        extra: dict[str, Any] = {
+            "flush_interval": float(flush_interval),
+            "sdk_version": __version__,
+        }
         if name is not None:
             extra["name"] = check_display_name("run name", name)
         if tags is not None:
@@ -317,6 +330,9 @@ class Run:
         if writer is not None:
             writer.wake()
 
+    def _rearm_flush_trigger(self) -> None:
+        self._wake_at = len(self._buffer) + self._flush_rows
+
     def get_metric(self, name: str) -> float | None:
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
         latest = self._buffer.latest(name)
@@ -354,6 +370,7 @@ class Run:
                 flush_interval=self._flush_interval,
                 flush_rows=self._flush_rows,
                 heartbeat=self._heartbeat,
+                on_take=self._rearm_flush_trigger,
                 retry=RetryPolicy(cap=max(self._flush_interval, 1.0)),
             )
             self._state = _State.RUNNING
@@ -405,7 +422,9 @@ class Run:
         else:
             self.fail(error)
 
-    def _finish(self, status: RunStatus, message: str | None = None, trace: str | None = None) -> None:
+    def _finish(
+        self, status: RunStatus, message: str | None = None, trace: str | None = None
+    ) -> None:
         with self._lifecycle:
             if self._state is _State.PENDING:
                 raise RunStateError(f"run {self.run_id} was never started")

@@ -12,17 +12,21 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from pacha_sdk.models import Hyperparameters, RecipeReference
 from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
+
+if TYPE_CHECKING:
+    from pacha_sdk.models import Hyperparameters, RecipeReference
 
 __all__ = ["track"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def call_arguments(signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def call_arguments(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """The call's arguments by parameter name, defaults applied, ``**kwargs`` merged in."""
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
@@ -73,7 +77,9 @@ def track(
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     rank: int = 0,
 ) -> F | Callable[[F], F]:
-    """Record each call of the decorated function as a run: ``@pacha.track`` or ``@pacha.track(uri=...)``.
+    """Record each call of the decorated function as a run.
+
+    Use it bare (``@pacha.track``) or with options (``@pacha.track(uri=...)``).
 
     Inside the function, :func:`pacha_sdk.log_metric` logs to the call's run
     and :func:`pacha_sdk.active_run` returns it. The run's name defaults to
@@ -92,7 +98,9 @@ def track(
 
     def decorate(function: F) -> F:
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
-            raise TypeError(f"@pacha.track cannot wrap the generator function {function.__qualname__}")
+            raise TypeError(
+                f"@pacha.track cannot wrap the generator function {function.__qualname__}"
+            )
         signature = inspect.signature(function)
         run_name = name if name is not None else function.__qualname__
 
@@ -106,21 +114,21 @@ def track(
             return Run(arguments, name=run_name, lenient_hparams=True, **options)
 
         if inspect.iscoroutinefunction(function):
-            async_function = cast(Callable[..., Awaitable[Any]], function)
+            async_function = cast("Callable[..., Awaitable[Any]]", function)
 
             @functools.wraps(function)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 async with new_run(args, kwargs):
                     return await async_function(*args, **kwargs)
 
-            return cast(F, async_wrapper)
+            return cast("F", async_wrapper)
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with new_run(args, kwargs):
                 return function(*args, **kwargs)
 
-        return cast(F, wrapper)
+        return cast("F", wrapper)
 
     if func is not None:
         return decorate(func)

@@ -1,0 +1,33 @@
+"""Shared test setup: a clean environment and a private working directory per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_CLOUD_VARIABLES = (
+    "PACHA_URI",
+    "PACHA_RUN_ID",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "STORAGE_EMULATOR_HOST",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's store settings or writes ./pacha-runs into the repo."""
+    for name in _CLOUD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.chdir(tmp_path)
+    return
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    """A fresh local store root for one test."""
+    return str(tmp_path / "store")
