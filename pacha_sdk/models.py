@@ -62,7 +62,9 @@ def utc_now() -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     """Format *moment* as RFC 3339 in UTC with a ``Z`` suffix, as chrono does."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to 4 digits; strftime("%Y") gives "999" for year 999.
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
 
 
 def _as_utc(moment: datetime) -> datetime:

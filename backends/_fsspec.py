@@ -1,0 +1,110 @@
+"""A generic backend over any fsspec filesystem and a root path in it.
+
+fsspec already speaks to memory, S3, GCS and dozens of other stores, so the
+memory, S3 and GCS backends are thin subclasses of :class:`FsspecBackend`
+that only change how the filesystem is opened and, where the store offers
+something better, how a create-only write is made atomic. Registered on its
+own for a scheme, it serves any URL ``fsspec.url_to_fs`` understands.
+"""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import os
+from typing import TYPE_CHECKING, Any
+
+from pacha_sdk.backends.base import Backend, check_key
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pyarrow.fs
+
+__all__ = ["FsspecBackend"]
+
+
+class FsspecBackend(Backend):
+    """Bytes under a root path of an fsspec filesystem.
+
+    Args:
+        uri: the root URL, e.g. ``memory://exp``; opened with
+            :func:`fsspec.core.url_to_fs` unless a subclass overrides
+            :meth:`_open_filesystem`.
+        storage_options: keyword arguments for the filesystem.
+    """
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(uri, storage_options=storage_options)
+        self._fs, root = self._open_filesystem()
+        root = self._fs._strip_protocol(root).rstrip("/")
+        # Every object path is ``prefix + key``; a filesystem-wide root uses the
+        # filesystem's own root marker ("/" for memory, "" for buckets).
+        self._prefix: str = root + "/" if root else self._fs.root_marker
+        self._create_mode = "mode" in inspect.signature(self._fs.pipe_file).parameters
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem (an ``AbstractFileSystem``)."""
+        return self._fs
+
+    def _open_filesystem(self) -> tuple[Any, str]:
+        """Return the fsspec filesystem and the root path on it."""
+        import fsspec.core
+
+        fs, root = fsspec.core.url_to_fs(self.uri, **self._storage_options)
+        return fs, str(root)
+
+    def _path(self, key: str) -> str:
+        """Return the filesystem path of a checked *key*."""
+        return self._prefix + check_key(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        """Return the whole object at *key*."""
+        return bytes(self._fs.cat_file(self._path(key)))
+
+    def write_new(self, key: str, data: bytes) -> None:
+        """Create the object at *key*; raise :class:`FileExistsError` if it exists.
+
+        Uses ``pipe_file(mode="create")`` where the filesystem takes a mode:
+        a conditional PUT on S3 and GCS, but only exists-then-write on
+        filesystems without a native create-only primitive, which subclasses
+        must then make safe.
+        """
+        path = self._path(key)
+        if self._create_mode:
+            self._fs.pipe_file(path, data, mode="create")
+            return
+        with self._fs.open(path, "xb") as f:
+            f.write(data)
+
+    def replace(self, key: str, data: bytes) -> None:
+        """Create or replace the object at *key* with one whole write."""
+        self._fs.pipe_file(self._path(key), data)
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Return the sorted keys of every object under the folder *prefix*."""
+        base = self._path(prefix.removesuffix("/")) + "/" if prefix else self._prefix
+        self._fs.invalidate_cache(base.rstrip("/"))
+        found = self._fs.find(base.rstrip("/") or self._fs.root_marker)
+        start = len(self._prefix)
+        return sorted(name[start:] for name in found if name.startswith(base))
+
+    def exists(self, key: str) -> bool:
+        """Return whether an object (not a folder) exists at *key*."""
+        path = self._path(key)
+        self._fs.invalidate_cache(path)
+        return bool(self._fs.isfile(path))
+
+    def delete(self, key: str) -> None:
+        """Remove the object at *key*; raise :class:`FileNotFoundError` if absent."""
+        if not self.exists(key):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), key)
+        self._fs.rm_file(self._path(key))
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """Return the filesystem wrapped for pyarrow, and the root path on it."""
+        import pyarrow.fs
+
+        handler = pyarrow.fs.FSSpecHandler(self._fs)
+        return pyarrow.fs.PyFileSystem(handler), self._prefix.rstrip("/")
