@@ -42,6 +42,7 @@ from pacha_sdk.models import (
 )
 from pacha_sdk.read import best_run, list_runs, load_run, metrics_dataset, read_metrics
 from pacha_sdk.run import Run
+from pacha_sdk.sync import SyncReport, sync
 from pacha_sdk.track import track
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "RunStateError",
     "RunStatus",
     "StoreError",
+    "SyncReport",
     "UnknownSchemeError",
     "UnsafeNameError",
     "__version__",
@@ -79,5 +81,6 @@ __all__ = [
     "metrics_dataset",
     "read_metrics",
     "run",
+    "sync",
     "track",
 ]

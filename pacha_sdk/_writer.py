@@ -13,9 +13,12 @@ stopped, it
 ``on_take`` runs after each take, so the run can re-arm its
 ``flush_rows`` trigger.
 
-A store error never reaches the training loop: parts stay pending and the
-writer retries with exponential backoff and jitter until they are stored or
-the run's final wait runs out.
+A store error never reaches the training loop: the failed part and every
+part queued behind it move to a local :class:`~pacha_sdk._spool.Spool` at
+once (so a process killed during an outage loses nothing older than one
+flush interval), and the writer retries with exponential backoff and
+jitter, in order, until they are stored or the run's final wait runs out.
+What is left then stays in the spool for :func:`pacha_sdk.sync`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pacha_sdk._parts import build_part, latest_points, part_bytes
 
 if TYPE_CHECKING:
     from pacha_sdk._buffer import MetricBuffer
+    from pacha_sdk._spool import Spool
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
 
@@ -58,8 +62,9 @@ class RetryPolicy:
 @dataclass
 class _PendingPart:
     key: str
-    data: bytes
     rows: int
+    data: bytes | None
+    """The Parquet bytes, or ``None`` once the part is in the spool."""
 
 
 class MetricWriter(threading.Thread):
@@ -76,6 +81,7 @@ class MetricWriter(threading.Thread):
         flush_interval: float,
         flush_rows: int,
         heartbeat: Callable[[], None],
+        spool: Spool,
         on_take: Callable[[], None] = lambda: None,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -89,6 +95,7 @@ class MetricWriter(threading.Thread):
         self.flush_rows = flush_rows
         self._heartbeat = heartbeat
         self._on_take = on_take
+        self.spool = spool
         self._retry = retry or RetryPolicy(cap=max(flush_interval, 1.0))
         self._pending: deque[_PendingPart] = deque()
         self._seq = 0
@@ -104,8 +111,13 @@ class MetricWriter(threading.Thread):
 
     @property
     def pending_points(self) -> int:
-        """Points taken from the buffer but not yet stored."""
+        """Points taken from the buffer but not yet stored (in memory or spooled)."""
         return sum(part.rows for part in list(self._pending))
+
+    @property
+    def spooled_points(self) -> int:
+        """Points waiting in the local spool for the store to answer."""
+        return sum(part.rows for part in list(self._pending) if part.data is None)
 
     def wake(self) -> None:
         """Ask for a flush soon (the hot path calls this when ``flush_rows`` is reached)."""
@@ -158,6 +170,9 @@ class MetricWriter(threading.Thread):
                     self._completed = max(self._completed, ticket)
                     self._done.notify_all()
             if stopping and (stored or time.monotonic() >= self._give_up_at):
+                if not stored:
+                    self._encode_new_rows()
+                    self._spill()
                 return
 
     def _backoff(self) -> float:
@@ -169,13 +184,17 @@ class MetricWriter(threading.Thread):
         try:
             while self._pending:
                 part = self._pending[0]
+                data = part.data if part.data is not None else self.spool.get(part.key)
                 # FileExistsError: our own earlier attempt landed but its reply was lost.
                 with contextlib.suppress(FileExistsError):
-                    self._backend.write_new(part.key, part.data)
+                    self._backend.write_new(part.key, data)
                 self._pending.popleft()
+                if part.data is None:
+                    self.spool.discard(part.key)
                 self.points_written += part.rows
             self._heartbeat()
         except Exception as error:
+            self._spill()
             self._note_failure(error)
             return False
         if self._failures:
@@ -191,17 +210,30 @@ class MetricWriter(threading.Thread):
         part = build_part(self._run_id, self._rank, batch)
         key = part_key(self._run_id, self._writer_id, self._seq)
         self._seq += 1
-        self._pending.append(_PendingPart(key=key, data=part_bytes(part), rows=len(batch)))
+        self._pending.append(_PendingPart(key=key, rows=len(batch), data=part_bytes(part)))
         self._buffer.settle(batch, latest_points(part))
+
+    def _spill(self) -> None:
+        """Move every pending part still in memory to the local spool, oldest first."""
+        for part in list(self._pending):
+            if part.data is None:
+                continue
+            try:
+                self.spool.put(part.key, part.data)
+            except OSError as error:
+                logger.error("pacha: cannot spool to %s: %s", self.spool.path, error)
+                return
+            part.data = None
 
     def _note_failure(self, error: BaseException) -> None:
         self.last_error = error
         self._failures += 1
         if self._failures == 1:
             logger.warning(
-                "pacha: writing to %s failed (%s: %s); %d points kept in memory, retrying",
+                "pacha: writing to %s failed (%s: %s); %d points kept in %s, retrying",
                 self._backend.uri,
                 type(error).__name__,
                 error,
                 self.pending_points,
+                self.spool.path,
             )

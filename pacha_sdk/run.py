@@ -55,6 +55,7 @@ from pacha_sdk.models import (
 
 if TYPE_CHECKING:
     from pacha_sdk._parts import Row
+from pacha_sdk._spool import Spool, default_spool_root
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "DEFAULT_FLUSH_ROWS", "Run"]
 
@@ -160,6 +161,7 @@ class Run:
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
         rank: int = 0,
+        spool_dir: str | None = None,
         lenient_hparams: bool = False,
     ) -> None:
         _check_positive("flush_interval", flush_interval)
@@ -195,6 +197,7 @@ class Run:
         self._flush_rows = flush_rows
         self._close_timeout = float(close_timeout)
         self._rank = rank
+        self._spool_dir = spool_dir
         self._state = _State.PENDING
         self._finishing = False
         self._lifecycle = threading.RLock()
@@ -361,11 +364,19 @@ class Run:
                 self._record.hardware = capture_hardware()
                 self._record.start()
                 self._write_record()
+            writer_id = secrets.token_hex(8)
+            spool = Spool(
+                self._spool_dir or default_spool_root(),
+                uri=self.uri,
+                run_id=str(self.run_id),
+                writer_id=writer_id,
+            )
             self._writer = MetricWriter(
                 buffer=self._buffer,
                 backend=self._backend,
                 run_id=self.run_id,
-                writer_id=secrets.token_hex(8),
+                writer_id=writer_id,
+                spool=spool,
                 rank=self._rank,
                 flush_interval=self._flush_interval,
                 flush_rows=self._flush_rows,
@@ -431,11 +442,11 @@ class Run:
             if self._state is _State.FINISHED or self._finishing:
                 return  # the first final status wins
             self._finishing = True
+        deadline = time.monotonic() + self._close_timeout
         self._last_step = {}
         self._state = _State.FINISHED
         assert self._writer is not None
-        if not self._writer.stop(self._close_timeout):
-            self._report_unwritten()
+        all_written = self._writer.stop(self._close_timeout)
         with self._record_io:
             if status is RunStatus.COMPLETED:
                 self._record.complete()
@@ -445,21 +456,30 @@ class Run:
                 self._record.fail(message or "failed")
             if trace is not None:
                 self._record.extra["traceback"] = trace
-            self._write_final_record()
+            record_written = self._write_final_record(deadline)
+        if not (all_written and record_written):
+            self._report_spooled(record_written=record_written)
         _signals.unregister(self)
         _open_runs.discard(self)
 
-    def _report_unwritten(self) -> None:
-        assert self._writer is not None
-        self.last_error = self._writer.last_error
-        lost = self._writer.pending_points + len(self._buffer)
+    def _report_spooled(self, *, record_written: bool) -> None:
+        """Say what the store did not get in time, where it is kept, and how to finish."""
+        writer = self._writer
+        assert writer is not None
+        self.last_error = self.last_error or writer.last_error
+        if not record_written:
+            writer.spool.put(run_record_key(self.run_id), self._record_json(), replace=True)
         logger.error(
-            "pacha: %d points of run %s could not be written to %s within %.0f s (%s)",
-            lost,
-            self.run_id,
+            "pacha: %s did not take everything of run %s within %.0f s (%s): "
+            "%d points%s kept in %s; upload them with pacha_sdk.sync() "
+            "or `python -m pacha_sdk sync`",
             self.uri,
+            self.run_id,
             self._close_timeout,
             self.last_error,
+            writer.pending_points,
+            "" if record_written else " and the final record",
+            writer.spool.path,
         )
 
     # The stored record.
@@ -512,22 +532,20 @@ class Run:
             if not self._final_written:
                 self._write_record()
 
-    def _write_final_record(self) -> None:
-        """Write the final status, retrying with backoff until the close timeout."""
-        deadline = time.monotonic() + self._close_timeout
+    def _write_final_record(self, deadline: float) -> bool:
+        """Write the final status, retrying with backoff until *deadline* (one try at least)."""
         retry = RetryPolicy(cap=max(self._flush_interval, 1.0))
         attempt = 0
         while True:
             try:
                 self._write_record()
                 self._final_written = True
-                return
+                return True
             except StoreError as error:
                 self.last_error = error
                 delay = retry.delay(attempt)
                 if time.monotonic() + delay > deadline:
-                    logger.error("pacha: final status of run %s not stored: %s", self.run_id, error)
-                    return
+                    return False
                 time.sleep(delay)
                 attempt += 1
 
