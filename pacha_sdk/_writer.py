@@ -10,8 +10,9 @@ stopped, it
    lost reply finds its own file and moves on),
 3. calls the heartbeat (the run rewrites ``run.json``).
 
-``on_take`` runs after each take, so the run can re-arm its
-``flush_rows`` trigger.
+The training loop never signals the writer: the writer looks at the
+buffer's length every :data:`POLL_SECONDS`, which keeps even that check
+off the hot path.
 
 A store error never reaches the training loop: the failed part and every
 part queued behind it move to a local :class:`~pacha_sdk._spool.Spool` at
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = ["MetricWriter", "RetryPolicy"]
 
 logger = logging.getLogger("pacha_sdk")
+
+POLL_SECONDS = 0.05
+"""How often the writer checks whether ``flush_rows`` points are waiting."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,6 @@ class MetricWriter(threading.Thread):
         flush_rows: int,
         heartbeat: Callable[[], None],
         spool: Spool,
-        on_take: Callable[[], None] = lambda: None,
         retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(name=f"pacha-writer-{run_id}", daemon=True)
@@ -94,7 +97,6 @@ class MetricWriter(threading.Thread):
         self._interval = flush_interval
         self.flush_rows = flush_rows
         self._heartbeat = heartbeat
-        self._on_take = on_take
         self.spool = spool
         self._retry = retry or RetryPolicy(cap=max(flush_interval, 1.0))
         self._pending: deque[_PendingPart] = deque()
@@ -118,10 +120,6 @@ class MetricWriter(threading.Thread):
     def spooled_points(self) -> int:
         """Points waiting in the local spool for the store to answer."""
         return sum(part.rows for part in list(self._pending) if part.data is None)
-
-    def wake(self) -> None:
-        """Ask for a flush soon (the hot path calls this when ``flush_rows`` is reached)."""
-        self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything buffered so far; return whether it all reached the store."""
@@ -147,7 +145,7 @@ class MetricWriter(threading.Thread):
         next_flush = time.monotonic() + self._interval
         while True:
             now = time.monotonic()
-            wait = next_flush - now if not self._pending else self._backoff()
+            wait = min(next_flush - now, POLL_SECONDS) if not self._pending else self._backoff()
             self._wake.wait(max(0.0, min(wait, self._give_up_at - now)))
             self._wake.clear()
             with self._done:
@@ -204,7 +202,6 @@ class MetricWriter(threading.Thread):
 
     def _encode_new_rows(self) -> None:
         batch = self._buffer.take()
-        self._on_take()
         if not batch:
             return
         part = build_part(self._run_id, self._rank, batch)

@@ -54,7 +54,7 @@ from pacha_sdk.models import (
 )
 
 if TYPE_CHECKING:
-    from pacha_sdk._parts import Row
+    from pacha_sdk._parts import Rows
 from pacha_sdk._spool import Spool, default_spool_root
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "DEFAULT_FLUSH_ROWS", "Run"]
@@ -205,8 +205,8 @@ class Run:
         self._final_written = False
         self._base_summary: dict[str, Any] = {}
         self._buffer = MetricBuffer()
+        self._rows = self._buffer.rows
         self._last_step: dict[str, int] = {}
-        self._wake_at = flush_rows
         self._writer: MetricWriter | None = None
         self._tokens: list[Token[Run | None]] = []
         self.last_error: BaseException | None = None
@@ -266,21 +266,19 @@ class Run:
         NaN and infinities are stored as they are. Steps may repeat or go
         back; every point is kept. Costs a few appends: no I/O happens here.
         """
+        last_step = self._last_step
         try:
-            last = self._last_step[name]
+            last = last_step[name]
         except (KeyError, TypeError):
             last = self._admit_name(name)
         if type(value) is not float:
             value = coerce_value(name, value)
         if step is None:
             step = last + 1
-        elif type(step) is not int or not 0 <= step <= _MAX_STEP:
+        elif type(step) is not int or step < 0 or step > _MAX_STEP:
             step = coerce_step(name, step)
-        self._last_step[name] = step
-        rows = self._buffer.rows
-        rows.append((name, value, step, _time_ns()))
-        if len(rows) >= self._wake_at:
-            self._request_flush()
+        last_step[name] = step
+        self._rows.extend((name, value, step, _time_ns()))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log several metrics at one step (each name's own next step if omitted).
@@ -289,25 +287,31 @@ class Run:
         """
         if not isinstance(metrics, Mapping):
             raise MetricTypeError("metrics", f"log_metrics takes a mapping, got {metrics!r}")
-        if step is not None and (type(step) is not int or not 0 <= step <= _MAX_STEP):
-            step = coerce_step("metrics", step)
         last_step = self._last_step
         now = _time_ns()
-        batch: list[Row] = []
-        for name, value in metrics.items():
-            try:
-                last = last_step[name]
-            except (KeyError, TypeError):
-                last = self._admit_name(name)
-            if type(value) is not float:
-                value = coerce_value(name, value)
-            batch.append((name, value, last + 1 if step is None else step, now))
-        for row in batch:
-            last_step[row[0]] = row[2]
-        rows = self._buffer.rows
-        rows.extend(batch)
-        if len(rows) >= self._wake_at:
-            self._request_flush()
+        batch: Rows = []
+        add = batch.extend
+        if step is None:
+            for name, value in metrics.items():
+                try:
+                    last = last_step[name]
+                except (KeyError, TypeError):
+                    last = self._admit_name(name)
+                if type(value) is not float:
+                    value = coerce_value(name, value)
+                add((name, value, last + 1, now))
+            last_step.update({name: last_step.get(name, -1) + 1 for name in metrics})
+        else:
+            if type(step) is not int or step < 0 or step > _MAX_STEP:
+                step = coerce_step("metrics", step)
+            for name, value in metrics.items():
+                if name not in last_step:
+                    self._admit_name(name)
+                if type(value) is not float:
+                    value = coerce_value(name, value)
+                add((name, value, step, now))
+            last_step.update(dict.fromkeys(metrics, step))
+        self._rows.extend(batch)
 
     def _admit_name(self, name: object) -> int:
         """Check a metric name seen for the first time; return the step before its first."""
@@ -326,15 +330,6 @@ class Run:
         except UnicodeEncodeError:
             raise InvalidMetricError(name, "metric names must be valid Unicode text") from None
         return -1
-
-    def _request_flush(self) -> None:
-        self._wake_at = sys.maxsize
-        writer = self._writer
-        if writer is not None:
-            writer.wake()
-
-    def _rearm_flush_trigger(self) -> None:
-        self._wake_at = len(self._buffer) + self._flush_rows
 
     def get_metric(self, name: str) -> float | None:
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
@@ -381,7 +376,6 @@ class Run:
                 flush_interval=self._flush_interval,
                 flush_rows=self._flush_rows,
                 heartbeat=self._heartbeat,
-                on_take=self._rearm_flush_trigger,
                 retry=RetryPolicy(cap=max(self._flush_interval, 1.0)),
             )
             self._state = _State.RUNNING

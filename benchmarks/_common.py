@@ -1,0 +1,65 @@
+"""Shared helpers for the benchmark scripts: timing, tables, machine facts.
+
+Every figure is a ratio against a baseline measured in the same process,
+best of several repeats, because this machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+
+def best_of(repeats: int, function: Callable[[], float]) -> float:
+    """Run *function* (which returns seconds) *repeats* times; return the fastest."""
+    results = []
+    for _ in range(repeats):
+        gc.collect()
+        results.append(function())
+    return min(results)
+
+
+def timed(function: Callable[[], object]) -> float:
+    """Seconds one call of *function* takes."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def package_version(name: str) -> str:
+    """Installed version of *name*, or ``-``."""
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "-"
+
+
+def machine() -> str:
+    """One line describing the machine and the key package versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"pacha-sdk {package_version('pacha-sdk')}, pyarrow {package_version('pyarrow')}"
+    )
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a Markdown table."""
+    print(f"\n### {title}\n")
+    print("| " + " | ".join(header) + " |")
+    print("| " + " | ".join("---" for _ in header) + " |")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
