@@ -143,31 +143,41 @@ class MetricWriter(threading.Thread):
 
     def run(self) -> None:
         next_flush = time.monotonic() + self._interval
+        next_retry = 0.0
         while True:
             now = time.monotonic()
-            wait = min(next_flush - now, POLL_SECONDS) if not self._pending else self._backoff()
-            self._wake.wait(max(0.0, min(wait, self._give_up_at - now)))
+            self._wake.wait(max(0.0, min(next_flush - now, POLL_SECONDS, self._give_up_at - now)))
             self._wake.clear()
             with self._done:
                 ticket = self._requested
             stopping = self._stopping  # read before taking rows: later rows need another cycle
             now = time.monotonic()
-            due = (
+            flush_due = (
                 stopping
                 or ticket > self._completed
                 or now >= next_flush
                 or len(self._buffer) >= self.flush_rows
-                or self._pending
             )
-            if not due:
+            if self._pending and now < next_retry:
+                if flush_due:  # the store is failing: keep the buffer drained into the spool
+                    self._encode_new_rows()
+                    self._spill()
+                    next_flush = now + self._interval
+                if stopping and now >= self._give_up_at:
+                    return
+                continue
+            if not (flush_due or self._pending):
                 continue
             stored = self._cycle()
-            next_flush = time.monotonic() + self._interval
+            now = time.monotonic()
+            next_flush = now + self._interval
             if stored:
                 with self._done:
                     self._completed = max(self._completed, ticket)
                     self._done.notify_all()
-            if stopping and (stored or time.monotonic() >= self._give_up_at):
+            else:
+                next_retry = now + self._backoff()
+            if stopping and (stored or now >= self._give_up_at):
                 if not stored:
                     self._encode_new_rows()
                     self._spill()

@@ -15,6 +15,7 @@ import atexit
 import logging
 import math
 import operator
+import os
 import secrets
 import sys
 import threading
@@ -28,13 +29,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pacha_sdk import _context, _signals
-from pacha_sdk._buffer import MetricBuffer
-from pacha_sdk._hardware import capture_hardware
+from pacha_sdk._buffer import FIELDS, MetricBuffer
+from pacha_sdk._capture import OutputCapture, output_log_key
+from pacha_sdk._environment import capture_context, check_env_vars
 from pacha_sdk._hparams import build_hyperparameters
 from pacha_sdk._layout import run_record_key
 from pacha_sdk._names import check_display_name
+from pacha_sdk._system_metrics import SystemMetricsSampler, sampling_interval
 from pacha_sdk._version import __version__
 from pacha_sdk._writer import MetricWriter, RetryPolicy
+from pacha_sdk.artifacts import store_artifact
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import (
@@ -43,7 +47,9 @@ from pacha_sdk.exceptions import (
     RunStateError,
     StoreError,
 )
+from pacha_sdk.lineage import add_input
 from pacha_sdk.models import (
+    ArtifactReference,
     ExperimentRun,
     Hyperparameters,
     RecipeReference,
@@ -65,6 +71,8 @@ DEFAULT_FLUSH_INTERVAL = 5.0
 """Seconds between flushes: the most a killed process can lose."""
 DEFAULT_FLUSH_ROWS = 100_000
 """Buffered points that trigger a flush before the interval is up."""
+BACKLOG_FLUSHES = 4
+"""Logging waits once this many ``flush_rows`` of points are buffered (backpressure)."""
 DEFAULT_CLOSE_TIMEOUT = 30.0
 """Seconds a finishing run waits for its last writes before giving up."""
 
@@ -132,6 +140,11 @@ def coerce_step(name: str, step: object) -> int:
     return as_int
 
 
+def _json_text(text: str) -> str:
+    """*text* with lone surrogates backslash-escaped: run.json is UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def error_message(error: BaseException) -> str:
     """``"TypeName: message"`` for a failed run's ``error_message``."""
     text = str(error)
@@ -163,6 +176,9 @@ class Run:
         rank: int = 0,
         spool_dir: str | None = None,
         lenient_hparams: bool = False,
+        system_metrics: bool | float = True,
+        capture_output: bool = False,
+        env_vars: Iterable[str] | None = None,
     ) -> None:
         _check_positive("flush_interval", flush_interval)
         _check_positive("close_timeout", close_timeout)
@@ -172,6 +188,11 @@ class Run:
             raise ValueError(f"rank must be a non-negative int, got {rank!r}")
         if recipe is not None and not isinstance(recipe, RecipeReference):
             raise TypeError(f"recipe must be a pacha.RecipeReference, got {recipe!r}")
+        if not isinstance(capture_output, bool):
+            raise TypeError(f"capture_output must be a bool, got {capture_output!r}")
+        self._sample_every = sampling_interval(system_metrics)
+        self._capture_output = capture_output
+        self._env_vars = check_env_vars(env_vars)
         hyperparameters = build_hyperparameters(hparams, lenient=lenient_hparams)
         self._explicit_hparams = hparams is not None
         self._backend: Backend = get_backend(resolve_uri(uri), storage_options=storage_options)
@@ -206,9 +227,13 @@ class Run:
         self._base_summary: dict[str, Any] = {}
         self._buffer = MetricBuffer()
         self._rows = self._buffer.rows
+        self._max_slots = FIELDS * max(BACKLOG_FLUSHES * flush_rows, 10_000)
+        self._backpressure_noted = False
         self._last_step: dict[str, int] = {}
         self._writer: MetricWriter | None = None
         self._tokens: list[Token[Run | None]] = []
+        self._sampler: SystemMetricsSampler | None = None
+        self._output: OutputCapture | None = None
         self.last_error: BaseException | None = None
         """The last store error seen while writing, if any (the run never raises it)."""
 
@@ -278,7 +303,10 @@ class Run:
         elif type(step) is not int or step < 0 or step > _MAX_STEP:
             step = coerce_step(name, step)
         last_step[name] = step
-        self._rows.extend((name, value, step, _time_ns()))
+        rows = self._rows
+        rows.extend((name, value, step, _time_ns()))
+        if len(rows) > self._max_slots:
+            self._wait_for_writer()
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log several metrics at one step (each name's own next step if omitted).
@@ -311,7 +339,10 @@ class Run:
                     value = coerce_value(name, value)
                 add((name, value, step, now))
             last_step.update(dict.fromkeys(metrics, step))
-        self._rows.extend(batch)
+        rows = self._rows
+        rows.extend(batch)
+        if len(rows) > self._max_slots:
+            self._wait_for_writer()
 
     def _admit_name(self, name: object) -> int:
         """Check a metric name seen for the first time; return the step before its first."""
@@ -331,6 +362,28 @@ class Run:
             raise InvalidMetricError(name, "metric names must be valid Unicode text") from None
         return -1
 
+    def _wait_for_writer(self) -> None:
+        """Backpressure: points arrive faster than the writer encodes them; let it catch up.
+
+        Only a loop that does nothing but log (millions of points a second)
+        gets here. Waiting keeps memory bounded however long the run; the
+        writer keeps draining into the spool even while the store is down,
+        so a slow or failing store never makes the loop wait.
+        """
+        writer = self._writer
+        if writer is None:
+            return
+        if not self._backpressure_noted:
+            self._backpressure_noted = True
+            logger.warning(
+                "pacha: run %s logs faster than its writer encodes (%d points buffered); "
+                "logging waits for it",
+                self.run_id,
+                len(self._buffer),
+            )
+        while writer.is_alive() and len(self._rows) > self._max_slots // 2:
+            time.sleep(0.002)
+
     def get_metric(self, name: str) -> float | None:
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
         latest = self._buffer.latest(name)
@@ -340,6 +393,67 @@ class Run:
             value = self._base_summary[name]
             return math.nan if value is None else float(value)
         return None
+
+    # Artifacts and lineage.
+
+    def log_artifact(
+        self,
+        path_or_bytes: str | os.PathLike[str] | bytes | bytearray | memoryview,
+        *,
+        artifact_type: str = "model",
+        name: str | None = None,
+    ) -> ArtifactReference:
+        """Store a file (or bytes) content-addressed and record it as this run's output.
+
+        The content is streamed, stored once per store under its BLAKE3 hash
+        (a blob already there is not uploaded again), and its
+        :class:`ArtifactReference` is appended to the run's ``artifacts``.
+        *name* defaults to the file's name (required for bytes). Unlike
+        metrics, a store that fails here raises :class:`StoreError`: the
+        artifact is not stored.
+        """
+        self._require_running("log_artifact")
+        ref = store_artifact(self._backend, path_or_bytes, artifact_type=artifact_type, name=name)
+        with self._record_io:
+            if ref not in self._record.artifacts:
+                self._record.artifacts.append(ref)
+                self._write_record_now()
+        return ref
+
+    def use_artifact(self, ref_or_hash: ArtifactReference | str) -> None:
+        """Record that this run consumed an artifact, for :func:`pacha_sdk.lineage`.
+
+        The entry goes to ``extra.inputs`` (once per content hash); a bare hash
+        records no name or type.
+        """
+        self._require_running("use_artifact")
+        with self._record_io:
+            if add_input(self._record, ref_or_hash):
+                self._write_record_now()
+
+    def _require_running(self, what: str) -> None:
+        if self._state is not _State.RUNNING:
+            raise RunStateError(f"run {self.run_id} is not running: cannot {what}")
+
+    def _start_observers(self) -> None:
+        """Start the system-metrics sampler and the console capture, as asked."""
+        if self._sample_every is not None:
+            self._sampler = SystemMetricsSampler(self, self._sample_every)
+            self._sampler.start()
+        if self._capture_output:
+            try:
+                self._output = OutputCapture(self._backend, output_log_key(self.run_id)).start()
+            except OSError as error:
+                logger.warning("pacha: console capture is off for run %s: %s", self.run_id, error)
+
+    def _stop_observers(self) -> None:
+        """Join the sampler (its last points go into the final flush); restore the streams."""
+        try:
+            if self._sampler is not None:
+                self._sampler.stop()
+        finally:
+            if self._output is not None:
+                self._output.stop()
 
     # Lifecycle.
 
@@ -356,7 +470,9 @@ class Run:
             if self._attach:
                 self._attach_stored()
             with self._record_io:
-                self._record.hardware = capture_hardware()
+                capture_context(self._record, env_vars=self._env_vars)
+                if self._capture_output:
+                    self._record.log_uri = f"{self.uri}/{output_log_key(self.run_id)}"
                 self._record.start()
                 self._write_record()
             writer_id = secrets.token_hex(8)
@@ -380,6 +496,7 @@ class Run:
             )
             self._state = _State.RUNNING
             self._writer.start()
+            self._start_observers()
             _signals.register(self)
             _open_runs.add(self)
         return self
@@ -437,19 +554,22 @@ class Run:
                 return  # the first final status wins
             self._finishing = True
         deadline = time.monotonic() + self._close_timeout
+        self._stop_observers()
         self._last_step = {}
         self._state = _State.FINISHED
         assert self._writer is not None
         all_written = self._writer.stop(self._close_timeout)
+        if self._output is not None:
+            self._output.upload(final=True)
         with self._record_io:
             if status is RunStatus.COMPLETED:
                 self._record.complete()
             elif status is RunStatus.CANCELLED:
                 self._record.cancel()
             else:
-                self._record.fail(message or "failed")
+                self._record.fail(_json_text(message or "failed"))
             if trace is not None:
-                self._record.extra["traceback"] = trace
+                self._record.extra["traceback"] = _json_text(trace)
             record_written = self._write_final_record(deadline)
         if not (all_written and record_written):
             self._report_spooled(record_written=record_written)
@@ -525,6 +645,18 @@ class Run:
         with self._record_io:
             if not self._final_written:
                 self._write_record()
+        if self._output is not None:
+            self._output.upload(final=False)
+
+    def _write_record_now(self) -> None:
+        """Write ``run.json`` now (``_record_io`` held); a store error is left to the next flush."""
+        if self._final_written:
+            return
+        try:
+            self._write_record()
+        except StoreError as error:
+            self.last_error = error
+            logger.warning("pacha: %s; the next flush writes it again", error)
 
     def _write_final_record(self, deadline: float) -> bool:
         """Write the final status, retrying with backoff until *deadline* (one try at least)."""
@@ -589,7 +721,10 @@ def _tags_dict(tags: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
     for key, value in items:
         if not isinstance(key, str) or not key:
             raise TypeError(f"tag names must be non-empty str, got {key!r}")
-        result[key] = value if isinstance(value, str) else str(value)
+        text = value if isinstance(value, str) else str(value)
+        if _json_text(key) != key or _json_text(text) != text:
+            raise ValueError(f"tag {key!r} = {text!r} is not valid Unicode text")
+        result[key] = text
     return result
 
 
