@@ -1,12 +1,12 @@
-"""The installed pacha-sdk version, recorded in every run (``extra.sdk_version``)."""
+"""The pacha-sdk version: recorded in every run (``extra.sdk_version``) and read by the build.
+
+A constant rather than an ``importlib.metadata`` lookup, which would cost
+about 15 ms of every ``import pacha_sdk``; ``pyproject.toml`` reads it
+(``[tool.setuptools.dynamic]``), so there is one place to bump.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 __all__ = ["__version__"]
 
-try:
-    __version__ = version("pacha-sdk")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0+unknown"
+__version__ = "0.1.0"

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pacha_sdk._layout import part_key
-from pacha_sdk._parts import build_part, latest_points, part_bytes
 
 if TYPE_CHECKING:
     from pacha_sdk._buffer import MetricBuffer
@@ -214,6 +213,9 @@ class MetricWriter(threading.Thread):
         batch = self._buffer.take()
         if not batch:
             return
+        # pyarrow loads here, in the writer thread, keeping `import pacha_sdk` light.
+        from pacha_sdk._parts import build_part, latest_points, part_bytes
+
         part = build_part(self._run_id, self._rank, batch)
         key = part_key(self._run_id, self._writer_id, self._seq)
         self._seq += 1

@@ -142,7 +142,7 @@ class RunStatus(str, Enum):
 class _Model(BaseModel):
     """Shared configuration: attribute docstrings, unset optionals left out of JSON."""
 
-    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore")
+    model_config = ConfigDict(use_attribute_docstrings=True, extra="ignore", defer_build=True)
 
     @model_serializer(mode="wrap")
     def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:

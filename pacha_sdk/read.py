@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
 from pydantic import ValidationError
 
 from pacha_sdk._layout import (
@@ -23,13 +22,13 @@ from pacha_sdk._layout import (
     run_id_from_record_key,
     run_record_key,
 )
-from pacha_sdk._schema import METRIC_SCHEMA, empty_metrics_table
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RecipeReference, RunId, RunStatus
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
 __all__ = ["best_run", "list_runs", "load_run", "metrics_dataset", "parse_record", "read_metrics"]
@@ -219,6 +218,8 @@ def read_metrics(
     """
     import pyarrow.dataset as ds
 
+    from pacha_sdk._schema import METRIC_SCHEMA, empty_metrics_table
+
     backend = _backend(uri, storage_options)
     wanted = _names_list(names)
     if run_ids is None:
@@ -245,7 +246,10 @@ def metrics_dataset(
     ``step`` use Parquet statistics, so one metric across thousands of runs
     reads only what it needs.
     """
+    import pyarrow as pa
     import pyarrow.dataset as ds
+
+    from pacha_sdk._schema import METRIC_SCHEMA
 
     backend = _backend(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
