@@ -9,12 +9,13 @@ own for a scheme, it serves any URL ``fsspec.url_to_fs`` understands.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import inspect
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from pacha_sdk.backends.base import Backend, check_key
+from pacha_sdk.backends.base import Backend, Readable, check_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     import pyarrow.fs
 
 __all__ = ["FsspecBackend"]
+
+_COPY_CHUNK = 8 * 1024 * 1024
 
 
 class FsspecBackend(Backend):
@@ -82,6 +85,48 @@ class FsspecBackend(Backend):
         """Create or replace the object at *key* with one whole write."""
         self._fs.pipe_file(self._path(key), data)
 
+    def open_read(self, key: str) -> BinaryIO:
+        """Return the filesystem's own file for *key*: ranged reads, one block in memory."""
+        return cast("BinaryIO", self._fs.open(self._path(key), "rb"))
+
+    def write_new_from(self, key: str, source: Readable) -> None:
+        """Create the object at *key* from *source*, streamed in 8 MiB pieces.
+
+        Writes through ``fs.open(path, "xb")`` after checking that *key* is
+        free. On S3 (s3fs) that is a multipart upload completed with
+        ``If-None-Match: *``: the object appears whole or not at all, and
+        exactly one racing writer wins. On GCS (gcsfs) it is a resumable
+        upload with ``ifGenerationMatch=0`` (which fake-gcs-server ignores, so
+        there only the check beforehand guards). Elsewhere the check is all
+        there is, which is not atomic against a racing writer. A failed read
+        of *source*, upload or commit discards the upload (aborting a
+        multipart upload), so nothing partly written is ever published; a
+        commit refused because the key was taken meanwhile raises
+        :class:`FileExistsError`.
+        """
+        path = self._path(key)
+        if self.exists(key):
+            raise FileExistsError(errno.EEXIST, "object already exists", key)
+        target = self._fs.open(path, "xb")
+        try:
+            while chunk := source.read(_COPY_CHUNK):
+                target.write(chunk)
+            target.close()
+        except BaseException as error:
+            _discard(target)
+            if isinstance(error, OSError) and self._taken(key, error):
+                raise FileExistsError(errno.EEXIST, "object already exists", key) from error
+            raise
+
+    def _taken(self, key: str, error: OSError) -> bool:
+        """Whether a failed create of *key* failed because another writer created it."""
+        if isinstance(error, FileExistsError):
+            return False  # already says so
+        try:
+            return self.exists(key)
+        except OSError:
+            return False
+
     def list(self, prefix: str = "") -> list[str]:
         """Return the sorted keys of every object under the folder *prefix*."""
         base = self._path(prefix.removesuffix("/")) + "/" if prefix else self._prefix
@@ -108,3 +153,16 @@ class FsspecBackend(Backend):
 
         handler = pyarrow.fs.FSSpecHandler(self._fs)
         return pyarrow.fs.PyFileSystem(handler), self._prefix.rstrip("/")
+
+
+def _discard(target: Any) -> None:
+    """Abandon a file opened for writing so that nothing of it is ever committed.
+
+    fsspec commits a write-mode file when it is closed, also from ``__exit__``
+    and ``__del__``; ``discard()`` aborts the upload and marking the file
+    closed keeps the garbage collector from committing it afterwards.
+    """
+    with contextlib.suppress(Exception):
+        target.discard()
+    with contextlib.suppress(Exception):
+        target.closed = True

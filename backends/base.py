@@ -6,23 +6,35 @@ credentials. The rest of pacha-sdk speaks only in *keys*: relative,
 ``/``-separated paths under the root such as ``runs/<id>/run.json``.
 
 Subclasses set :attr:`Backend.scheme` and implement the abstract methods.
-Every method raises :class:`FileNotFoundError` for a missing key,
-:class:`FileExistsError` when a create-only write finds the key taken, and
-another :class:`OSError` when the store fails.
+:meth:`Backend.open_read` and :meth:`Backend.write_new_from` stream large
+objects (artifacts); their defaults hold the whole object in memory, so
+backends that can stream override them. Every method raises
+:class:`FileNotFoundError` for a missing key, :class:`FileExistsError` when a
+create-only write finds the key taken, and another :class:`OSError` when the
+store fails.
 """
 
 from __future__ import annotations
 
 import abc
+import io
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
 
 from pacha_sdk.exceptions import UnsafeNameError
 
 if TYPE_CHECKING:
     import pyarrow.fs
 
-__all__ = ["Backend", "check_key"]
+__all__ = ["Backend", "Readable", "check_key"]
+
+
+class Readable(Protocol):
+    """A source of bytes read in pieces: a binary file, or anything with ``read(size)``."""
+
+    def read(self, size: int = ..., /) -> bytes:
+        """Return up to *size* bytes (all that is left if negative); ``b""`` at the end."""
+        ...
 
 
 def check_key(key: str) -> str:
@@ -100,6 +112,23 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """Return a pyarrow filesystem and the root's path on it, for datasets."""
+
+    def open_read(self, key: str) -> BinaryIO:
+        """Return a binary file object reading the object at *key* from its start.
+
+        The caller closes it. This default reads the whole object into memory;
+        backends that can stream override it.
+        """
+        return io.BytesIO(self.read_bytes(key))
+
+    def write_new_from(self, key: str, source: Readable) -> None:
+        """Create the object at *key* from *source*, read to its end.
+
+        The guarantees of :meth:`write_new` hold: :class:`FileExistsError` if
+        *key* exists, and no reader ever sees a partial object. This default
+        reads *source* whole into memory; backends that can stream override it.
+        """
+        self.write_new(key, source.read())
 
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections held by the backend."""

@@ -9,6 +9,10 @@ is flushed and fsynced, and is then published in one step:
   which fails with :class:`FileExistsError` if the target exists, so two
   racing writers can never overwrite each other.
 
+:meth:`LocalBackend.write_new_from` does the same from a stream, copied to
+the temporary file in 1 MiB pieces, and :meth:`LocalBackend.open_read` is a
+plain file, so multi-GB artifacts never sit in memory.
+
 The folder is fsynced afterwards so the new name survives a crash. Temporary
 files are named ``.<name>.tmp-<hex>``: the leading dot makes pyarrow datasets
 skip them, and :meth:`LocalBackend.list` skips them too. The root folder is
@@ -23,18 +27,20 @@ import errno
 import os
 import re
 import secrets
-from typing import TYPE_CHECKING, Any, ClassVar
+import shutil
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from pacha_sdk.backends.base import Backend, check_key
+from pacha_sdk.backends.base import Backend, Readable, check_key
 from pacha_sdk.exceptions import UnsafeNameError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     import pyarrow.fs
 
 __all__ = ["LocalBackend"]
 
+_COPY_CHUNK = 1024 * 1024
 _TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{16}")
 # Filesystems without hard links (FAT, some network mounts) answer os.link so.
 _NO_LINK = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV})
@@ -82,7 +88,21 @@ class LocalBackend(Backend):
         path = self._path(key)
         tmp = _write_temp(path, data)
         try:
-            _link_exclusive(tmp, path, data)
+            _link_exclusive(tmp, path)
+        finally:
+            os.unlink(tmp)
+        _fsync_dir(os.path.dirname(path))
+
+    def open_read(self, key: str) -> BinaryIO:
+        """Return the file at *key* opened for reading (streamed from disk)."""
+        return open(self._path(key), "rb")
+
+    def write_new_from(self, key: str, source: Readable) -> None:
+        """Create the file at *key* from *source*, streamed; :class:`FileExistsError` if taken."""
+        path = self._path(key)
+        tmp = _fill_temp(path, lambda f: _copy(source, f))
+        try:
+            _link_exclusive(tmp, path)
         finally:
             os.unlink(tmp)
         _fsync_dir(os.path.dirname(path))
@@ -136,6 +156,17 @@ def _strip_scheme(uri: str) -> str:
 
 def _write_temp(path: str, data: bytes) -> str:
     """Write *data* to a new, fsynced temporary file beside *path*; return its path."""
+    return _fill_temp(path, lambda f: f.write(data))
+
+
+def _copy(source: Readable, target: BinaryIO) -> None:
+    """Copy *source* to its end into *target*, one piece at a time."""
+    while chunk := source.read(_COPY_CHUNK):
+        target.write(chunk)
+
+
+def _fill_temp(path: str, fill: Callable[[BinaryIO], object]) -> str:
+    """Create a temporary file beside *path*, *fill* it, fsync it; return its path."""
     folder, name = os.path.split(path)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -144,7 +175,7 @@ def _write_temp(path: str, data: bytes) -> str:
     tmp = os.path.join(folder, f".{name}.tmp-{secrets.token_hex(8)}")
     try:
         with open(tmp, "xb") as f:
-            f.write(data)
+            fill(f)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -153,7 +184,7 @@ def _write_temp(path: str, data: bytes) -> str:
     return tmp
 
 
-def _link_exclusive(tmp: str, path: str, data: bytes) -> None:
+def _link_exclusive(tmp: str, path: str) -> None:
     """Publish *tmp* at *path* unless *path* exists (then :class:`FileExistsError`)."""
     try:
         os.link(tmp, path)
@@ -162,8 +193,8 @@ def _link_exclusive(tmp: str, path: str, data: bytes) -> None:
             raise
         # No hard links here: O_EXCL still makes exactly one writer win, but a
         # reader may briefly see a partly written file.
-        with open(path, "xb") as f:
-            f.write(data)
+        with open(tmp, "rb") as src, open(path, "xb") as f:
+            shutil.copyfileobj(src, f, _COPY_CHUNK)
             f.flush()
             os.fsync(f.fileno())
 

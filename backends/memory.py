@@ -16,6 +16,7 @@ import threading
 from typing import Any, ClassVar
 
 from pacha_sdk.backends._fsspec import FsspecBackend
+from pacha_sdk.backends.base import Backend, Readable
 
 __all__ = ["MemoryBackend"]
 
@@ -38,6 +39,10 @@ class MemoryBackend(FsspecBackend):
         """Create the object at *key*; raise :class:`FileExistsError` if it exists."""
         with _write_lock:
             super().write_new(key, data)
+
+    def write_new_from(self, key: str, source: Readable) -> None:
+        """Create the object at *key* from *source* (read whole: memory holds it anyway)."""
+        Backend.write_new_from(self, key, source)
 
     def replace(self, key: str, data: bytes) -> None:
         """Create or replace the object at *key*; readers see old or new, whole."""

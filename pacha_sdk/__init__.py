@@ -13,7 +13,10 @@
 
 from pacha_sdk._version import __version__
 from pacha_sdk.api import active_run, log_metric, log_metrics, run
+from pacha_sdk.artifacts import download_artifact, open_artifact
 from pacha_sdk.exceptions import (
+    ArtifactCorruptedError,
+    ArtifactNotFoundError,
     BackendNotInstalledError,
     InvalidHyperparameterError,
     InvalidMetricError,
@@ -28,6 +31,7 @@ from pacha_sdk.exceptions import (
     UnknownSchemeError,
     UnsafeNameError,
 )
+from pacha_sdk.lineage import Lineage, lineage
 from pacha_sdk.models import (
     ArtifactReference,
     ExperimentRun,
@@ -46,6 +50,8 @@ from pacha_sdk.sync import SyncReport, sync
 from pacha_sdk.track import track
 
 __all__ = [
+    "ArtifactCorruptedError",
+    "ArtifactNotFoundError",
     "ArtifactReference",
     "BackendNotInstalledError",
     "ExperimentRun",
@@ -56,6 +62,7 @@ __all__ = [
     "InvalidMetricError",
     "InvalidRecordError",
     "InvalidRunIdError",
+    "Lineage",
     "MetricRecord",
     "MetricTypeError",
     "NoActiveRunError",
@@ -74,11 +81,14 @@ __all__ = [
     "__version__",
     "active_run",
     "best_run",
+    "download_artifact",
+    "lineage",
     "list_runs",
     "load_run",
     "log_metric",
     "log_metrics",
     "metrics_dataset",
+    "open_artifact",
     "read_metrics",
     "run",
     "sync",

@@ -33,6 +33,9 @@ def run(
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     rank: int = 0,
+    system_metrics: bool | float = True,
+    capture_output: bool = False,
+    env_vars: Iterable[str] | None = None,
 ) -> Run:
     """Start a run and return it; use it as a context manager to finish it for you.
 
@@ -60,6 +63,14 @@ def run(
         flush_rows: buffered points that trigger an early flush.
         close_timeout: seconds the end of the run waits for its last writes.
         rank: this process's rank in distributed training (the ``rank`` column).
+        system_metrics: log ``system/*`` metrics (CPU, memory, GPUs) every 10 s,
+            the first one interval in; a number of seconds sets the interval,
+            ``False`` turns it off.
+        capture_output: tee stdout and stderr into ``runs/<id>/output.log``
+            (the run's ``log_uri``).
+        env_vars: names of environment variables to record in
+            ``extra.environment.env``; names that look like secrets (KEY,
+            SECRET, TOKEN, PASSWORD) are skipped with a warning.
     """
     return Run(
         hparams,
@@ -73,6 +84,9 @@ def run(
         flush_rows=flush_rows,
         close_timeout=close_timeout,
         rank=rank,
+        system_metrics=system_metrics,
+        capture_output=capture_output,
+        env_vars=env_vars,
     ).start()
 
 

@@ -13,6 +13,8 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── NoActiveRunError (RuntimeError)        module-level logging outside a run
     ├── RunStateError (RuntimeError)           e.g. logging to a finished run
     ├── RunNotFoundError (LookupError)
+    ├── ArtifactNotFoundError (LookupError)    no blob with this hash in the store
+    ├── ArtifactCorruptedError (ValueError)    a blob whose content does not match its hash
     ├── UnknownSchemeError (ValueError)        no backend for a URI scheme
     ├── BackendNotInstalledError (ImportError) an optional extra is missing
     └── StoreError (OSError)                   the store refused or failed an operation
@@ -24,6 +26,8 @@ wrong without a debugger.
 from __future__ import annotations
 
 __all__ = [
+    "ArtifactCorruptedError",
+    "ArtifactNotFoundError",
     "BackendNotInstalledError",
     "InvalidHyperparameterError",
     "InvalidMetricError",
@@ -116,6 +120,27 @@ class RunNotFoundError(PachaError, LookupError):
         self.run_id = run_id
         self.root = root
         super().__init__(f"no run {run_id} under {root}")
+
+
+class ArtifactNotFoundError(PachaError, LookupError):
+    """No artifact with this content hash is stored under the root."""
+
+    def __init__(self, content_hash: str, root: str) -> None:
+        self.content_hash = content_hash
+        self.root = root
+        super().__init__(f"no artifact {content_hash} under {root}")
+
+
+class ArtifactCorruptedError(PachaError, ValueError):
+    """A stored artifact whose content no longer matches its BLAKE3 hash."""
+
+    def __init__(self, location: str, expected: str, actual: str) -> None:
+        self.location = location
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"artifact {location} is corrupted: its content hashes to {actual}, not {expected}"
+        )
 
 
 class StoreError(PachaError, OSError):

@@ -315,6 +315,8 @@ class Run:
         """
         if not isinstance(metrics, Mapping):
             raise MetricTypeError("metrics", f"log_metrics takes a mapping, got {metrics!r}")
+        if self._state is not _State.RUNNING:
+            self._admit_name("metrics")  # raises RunStateError, even for an empty mapping
         last_step = self._last_step
         now = _time_ns()
         batch: Rows = []
@@ -641,10 +643,19 @@ class Run:
             raise StoreError(f"could not write {self.uri}/{key}: {error}") from error
 
     def _heartbeat(self) -> None:
-        """Writer thread: rewrite ``run.json`` with a fresh heartbeat and summary."""
-        with self._record_io:
+        """Writer thread: rewrite ``run.json`` with a fresh heartbeat and summary.
+
+        Skipped (the next flush beats again) if the record is busy for a
+        second: a SIGTERM handler may have interrupted the main thread while
+        it held the record, and now waits for this thread to finish.
+        """
+        if not self._record_io.acquire(timeout=1.0):
+            return
+        try:
             if not self._final_written:
                 self._write_record()
+        finally:
+            self._record_io.release()
         if self._output is not None:
             self._output.upload(final=False)
 
@@ -736,7 +747,10 @@ def _finish_open_runs() -> None:
     """At interpreter exit, finish runs that were started but never finished.
 
     Their points are flushed; the run completes, or fails with the error
-    that ended the interpreter if one did (as MLflow and W&B do).
+    that ended the interpreter if one did (as MLflow and W&B do). Python
+    gives exit hooks no exit code, so ``sys.exit(3)`` with a run left open
+    records ``completed``: use ``with pacha.run(...)`` or ``@pacha.track``,
+    which see the ``SystemExit`` and record ``failed``.
     """
     uncaught = getattr(sys, "last_value", None)
     for run in list(_open_runs):

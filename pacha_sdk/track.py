@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
+from pacha_sdk._environment import check_env_vars
 from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
 
 if TYPE_CHECKING:
@@ -59,6 +60,9 @@ def track(
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     rank: int = 0,
+    system_metrics: bool | float = True,
+    capture_output: bool = False,
+    env_vars: Iterable[str] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -76,6 +80,9 @@ def track(
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
     rank: int = 0,
+    system_metrics: bool | float = True,
+    capture_output: bool = False,
+    env_vars: Iterable[str] | None = None,
 ) -> F | Callable[[F], F]:
     """Record each call of the decorated function as a run.
 
@@ -94,6 +101,9 @@ def track(
         "flush_rows": flush_rows,
         "close_timeout": close_timeout,
         "rank": rank,
+        "system_metrics": system_metrics,
+        "capture_output": capture_output,
+        "env_vars": check_env_vars(env_vars),  # once, not per call: it may be an iterator
     }
 
     def decorate(function: F) -> F:

@@ -1,0 +1,383 @@
+"""``s3://`` and ``s3a://`` -- Amazon S3 and S3-compatible servers, through s3fs.
+
+What this backend adds to the generic :class:`FsspecBackend`:
+
+* **Atomic writes.** :meth:`S3Backend.write_new` is one ``PUT`` with
+  ``If-None-Match: *``, so the server itself refuses a second writer, and
+  :meth:`S3Backend.replace` is one plain ``PUT``: S3 never shows a reader a
+  partly written object. Objects up to 5 GiB (S3's single-PUT limit) never use
+  a multipart upload, so no incomplete upload is ever left behind; above that
+  s3fs aborts its multipart upload when the write fails.
+* **Settings with no code.** ``storage_options`` go to
+  :class:`s3fs.S3FileSystem`; without them botocore reads the standard
+  variables (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``,
+  ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``...). The
+  instance and listing caches are always off: other processes write to the
+  same bucket, and a cached listing would hide their objects.
+* **Bounded retries.** Transient failures (connection refused or reset,
+  timeouts, 5xx, throttling) are retried by botocore, 3 attempts with jittered
+  exponential backoff unless ``config_kwargs["retries"]`` says otherwise, and
+  then surface as a plain :class:`OSError` (connection failures as
+  :class:`ConnectionError` or :class:`TimeoutError`) so the writer retries
+  later.
+* **Clear permanent errors.** A missing bucket, denied access, bad or missing
+  credentials become :class:`~pacha_sdk.exceptions.StoreError` naming the
+  bucket and what to check, never a secret. A missing key stays
+  :class:`FileNotFoundError`; the first time one is seen the bucket is checked
+  once, so a missing bucket is never mistaken for a missing run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+
+from pacha_sdk.backends._fsspec import FsspecBackend
+from pacha_sdk.backends.registry import split_scheme
+from pacha_sdk.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from pacha_sdk.backends.base import Readable
+
+__all__ = ["S3Backend"]
+
+SINGLE_PUT_LIMIT = 5 * 2**30
+"""Largest object S3 accepts in one PUT; larger ones need a multipart upload."""
+
+DEFAULT_RETRIES: Mapping[str, Any] = {"max_attempts": 3, "mode": "standard"}
+"""botocore's retry settings unless ``config_kwargs["retries"]`` is given."""
+
+S3FS_ATTEMPTS = 2
+"""Tries of s3fs' own retry loop (5 by default), around botocore's."""
+
+_DENIED = frozenset(
+    {
+        "AccessDenied",
+        "AccountProblem",
+        "AllAccessDisabled",
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "InvalidPayer",
+        "InvalidSecurity",
+        "InvalidToken",
+        "NotSignedUp",
+        "RequestTimeTooSkewed",
+        "SignatureDoesNotMatch",
+        "TokenRefreshRequired",
+        "401",
+        "403",
+    }
+)
+_REFUSED = frozenset(
+    {"AuthorizationHeaderMalformed", "InvalidBucketName", "PermanentRedirect", "InvalidRegion"}
+)
+_CREATE_CONFLICT = "ConditionalRequestConflict"
+_CREATE_ATTEMPTS = 3
+
+
+class S3Backend(FsspecBackend):
+    """Objects under ``s3://bucket/prefix`` on S3 or any S3-compatible server.
+
+    Args:
+        uri: ``s3://bucket`` or ``s3://bucket/prefix`` (``s3a://`` works too).
+        storage_options: keyword arguments for :class:`s3fs.S3FileSystem`,
+            e.g. ``{"key": ..., "secret": ..., "endpoint_url": ...}``.
+
+    Raises:
+        ValueError: the URI names no bucket, or carries credentials.
+        ImportError: s3fs is not installed (the registry turns this into
+            ``pip install 'pacha-sdk[s3]'``).
+    """
+
+    scheme: ClassVar[str | tuple[str, ...]] = ("s3", "s3a")
+
+    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
+        scheme, rest = split_scheme(uri)
+        bucket, _, prefix = rest.strip("/").partition("/")
+        if "@" in bucket or ":" in bucket:  # never echo it: it may hold a secret
+            raise ValueError(
+                "S3 URIs cannot carry credentials (user:secret@bucket); "
+                "pass them in storage_options or the environment"
+            )
+        if not bucket:
+            raise ValueError(f"an S3 URI names a bucket, e.g. s3://bucket/prefix; got {uri!r}")
+        self._bucket = bucket
+        self._bucket_seen = False
+        root = f"{scheme}://{bucket}/{prefix.strip('/')}".rstrip("/")
+        super().__init__(root, storage_options=storage_options)
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name."""
+        return self._bucket
+
+    def _open_filesystem(self) -> tuple[Any, str]:
+        """Open s3fs with caches off and bounded retries; return it and ``bucket/prefix``."""
+        options = dict(self._storage_options)
+        if "session" not in options and "profile" not in options:
+            options["session"] = _shared_session(_aws_environment())
+        options["skip_instance_cache"] = True
+        options["use_listings_cache"] = False
+        config = dict(options.get("config_kwargs") or {})
+        config.setdefault("retries", dict(DEFAULT_RETRIES))
+        options["config_kwargs"] = config
+        fs = _filesystem_class()(**options)
+        fs.retries = S3FS_ATTEMPTS  # s3fs' own loop (timeouts, dropped replies) over botocore's
+        return fs, self.uri.split("://", 1)[1]
+
+    # Primitives.
+
+    def read_bytes(self, key: str) -> bytes:
+        """Return the object at *key* with one GET (never ranged reads that could tear)."""
+        path = self._path(key)
+        with self._errors(key):
+            return bytes(self._fs.cat_file(path, max_concurrency=1))
+
+    def write_new(self, key: str, data: bytes) -> None:
+        """Create *key* with a conditional PUT; :class:`FileExistsError` if it exists."""
+        path = self._path(key)
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                with self._errors(key, creating=True):
+                    self._put(path, data, mode="create")
+                return
+            except OSError as error:
+                # AWS answers 409 when two conditional writes race: retry, then one 412s.
+                if _error_code(error) != _CREATE_CONFLICT or attempt + 1 == _CREATE_ATTEMPTS:
+                    raise
+
+    def replace(self, key: str, data: bytes) -> None:
+        """Create or replace *key* with one PUT, which readers see whole or not at all."""
+        path = self._path(key)
+        with self._errors(key):
+            self._put(path, data, mode="overwrite")
+
+    def open_read(self, key: str) -> BinaryIO:
+        """Return a file reading *key* in ranged GETs (for large artifacts)."""
+        with self._errors(key):
+            return super().open_read(key)
+
+    def write_new_from(self, key: str, source: Readable) -> None:
+        """Create *key* from *source*, streamed; :class:`FileExistsError` if it exists."""
+        with self._errors(key, creating=True):
+            super().write_new_from(key, source)
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Return the sorted keys under the folder *prefix*; a missing bucket raises.
+
+        One ``ListObjectsV2`` request per 1,000 keys, nothing else.
+        """
+        base = self._path(prefix.removesuffix("/")) + "/" if prefix else self._prefix
+        bucket, _, key_prefix = base.partition("/")
+        start = len(self._prefix) - len(bucket) - 1
+        keys: list[str] = []
+        request: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix}
+        with self._errors(None):
+            while True:
+                page = self._fs.call_s3("list_objects_v2", **request)
+                keys += [item["Key"][start:] for item in page.get("Contents", ())]
+                if not page.get("IsTruncated"):
+                    break
+                request["ContinuationToken"] = page["NextContinuationToken"]
+        if not keys:
+            self._check_bucket()
+        return sorted(key for key in keys if key and not key.endswith("/"))
+
+    def exists(self, key: str) -> bool:
+        """Return whether an object exists at *key* (one HEAD; errors are not hidden)."""
+        bucket, _, name = self._path(key).partition("/")
+        try:
+            with self._errors(key):
+                self._fs.call_s3("head_object", Bucket=bucket, Key=name)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        """Remove *key*; :class:`FileNotFoundError` if it is absent."""
+        if not self.exists(key):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), key)
+        with self._errors(key):
+            self._fs.rm_file(self._path(key))
+
+    # Internals.
+
+    def _put(self, path: str, data: bytes, *, mode: str) -> None:
+        """One PUT for anything S3 takes in one request (multipart only above 5 GiB)."""
+        self._fs.pipe_file(path, data, mode=mode, chunksize=SINGLE_PUT_LIMIT // 2 + 1)
+
+    def _check_bucket(self) -> None:
+        """Once per backend, raise :class:`StoreError` if the bucket does not exist."""
+        if self._bucket_seen:
+            return
+        try:
+            with self._errors(None):
+                self._fs.call_s3("head_bucket", Bucket=self._bucket)
+        except FileNotFoundError:
+            raise self._missing_bucket() from None
+        self._bucket_seen = True
+
+    @contextlib.contextmanager
+    def _errors(self, key: str | None, *, creating: bool = False) -> Iterator[None]:
+        """Turn client errors into the backend contract's exceptions (see the module doc)."""
+        try:
+            yield
+        except Exception as error:
+            mapped = self._translate(error, key, creating=creating)
+            if mapped is None:
+                raise
+            raise mapped from error
+
+    def _translate(
+        self, error: Exception, key: str | None, *, creating: bool
+    ) -> BaseException | None:
+        """Return the exception to raise instead of *error*, or None to keep it."""
+        code, status = _client_error(error)
+        if creating and (code == "PreconditionFailed" or status == 412):
+            return FileExistsError(errno.EEXIST, "object already exists", key)
+        if code == "NoSuchBucket":
+            return self._missing_bucket()
+        if code in _DENIED or status in (401, 403) or isinstance(error, PermissionError):
+            return StoreError(
+                f"access to S3 bucket {self._bucket!r} ({self.uri}) was denied ({code or status}): "
+                "check the credentials (storage_options key/secret, AWS_ACCESS_KEY_ID / "
+                "AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and the bucket's permissions"
+            )
+        if code in _REFUSED:
+            return StoreError(
+                f"S3 refused the request for bucket {self._bucket!r} ({self.uri}): "
+                f"{code}: {self._redact(_message(error))}"
+            )
+        if isinstance(error, FileNotFoundError) and key is not None:
+            self._check_bucket()
+            return None
+        return self._translate_botocore(error)
+
+    def _translate_botocore(self, error: Exception) -> BaseException | None:
+        """Map botocore's own (non-HTTP) errors: no credentials, no region, bad settings."""
+        boto = _botocore_exceptions()
+        if isinstance(error, (boto.NoCredentialsError, boto.PartialCredentialsError)):
+            return StoreError(
+                f"no usable AWS credentials for S3 bucket {self._bucket!r}: pass storage_options "
+                "key/secret, or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            )
+        if isinstance(error, boto.ProfileNotFound):
+            return StoreError(f"AWS profile not found: {self._redact(str(error))}")
+        if isinstance(error, (boto.NoRegionError, boto.ParamValidationError)):
+            return StoreError(f"S3 settings for {self.uri} are invalid: {self._redact(str(error))}")
+        return None
+
+    def _missing_bucket(self) -> StoreError:
+        return StoreError(
+            f"S3 bucket {self._bucket!r} does not exist ({self.uri}); create it first, "
+            "or check the name and the endpoint (endpoint_url / AWS_ENDPOINT_URL)"
+        )
+
+    def _redact(self, text: str) -> str:
+        """Remove any credential value from *text*."""
+        for name in ("secret", "token", "password", "key"):
+            value = self._storage_options.get(name)
+            if isinstance(value, str) and len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+
+def _client_error(error: BaseException) -> tuple[str | None, int | None]:
+    """Return the S3 error code and HTTP status behind *error* (s3fs keeps it as the cause)."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            break
+        response = getattr(seen, "response", None)
+        if isinstance(response, Mapping):
+            code = response.get("Error", {}).get("Code")
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return (str(code) if code else None), (int(status) if status else None)
+        seen = seen.__cause__ or seen.__context__
+    return None, None
+
+
+def _error_code(error: BaseException) -> str | None:
+    """Return only the S3 error code behind *error*."""
+    return _client_error(error)[0]
+
+
+def _message(error: BaseException) -> str:
+    """Return the server's message for *error*, or its text."""
+    cause = error.__cause__
+    response = getattr(cause, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Message", "")) or str(error)
+    return str(error)
+
+
+def _botocore_exceptions() -> Any:
+    """Return ``botocore.exceptions`` (botocore comes with s3fs; it has no type hints)."""
+    from botocore import exceptions  # type: ignore[import-untyped]
+
+    return exceptions
+
+
+def _aws_environment() -> tuple[tuple[str, str], ...]:
+    """Return the ``AWS_*`` variables, the key under which a botocore session is shared."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_session(environment: tuple[tuple[str, str], ...]) -> Any:
+    """Return one aiobotocore session per environment, shared by every backend.
+
+    A session loads botocore's endpoint and service data (~100 ms) and
+    resolves credentials once; sharing it makes opening a backend cheap.
+    Keyed by the ``AWS_*`` variables, so a changed environment gets a new one.
+    """
+    del environment  # only the cache key
+    from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+
+    return AioSession()
+
+
+def _filesystem_class() -> type[Any]:
+    """Return s3fs' filesystem class, subclassed by :func:`_subclass`.
+
+    s3fs is imported here, on first use, so ``import pacha_sdk`` never loads
+    it; a missing s3fs raises :class:`ImportError` at every call (not cached),
+    which the registry turns into the install hint.
+    """
+    import s3fs  # type: ignore[import-untyped]
+
+    return _subclass(s3fs.S3FileSystem)
+
+
+@functools.cache
+def _subclass(base: type[Any]) -> type[Any]:
+    """Return *base* with connection failures raised as :class:`OSError`.
+
+    botocore reports a refused or dropped connection as its own exception
+    types, which are not :class:`OSError`; callers (the writer, pyarrow
+    reading through this filesystem) then could not tell a store outage from
+    a bug.
+    """
+    from fsspec.asyn import sync_wrapper
+
+    boto = _botocore_exceptions()
+    connection_errors = (boto.ConnectionError, boto.HTTPClientError)
+
+    class PachaS3FileSystem(base):  # type: ignore[misc]
+        """s3fs whose connection failures are :class:`ConnectionError` or :class:`TimeoutError`."""
+
+        async def _call_s3(self, method: str, *akwarglist: Any, **kwargs: Any) -> Any:
+            try:
+                return await super()._call_s3(method, *akwarglist, **kwargs)
+            except connection_errors as error:
+                kind = TimeoutError if "Timeout" in type(error).__name__ else ConnectionError
+                bucket = kwargs.get("Bucket", "")
+                raise kind(f"S3 did not answer ({method} on bucket {bucket!r}): {error}") from error
+
+        call_s3 = sync_wrapper(_call_s3)  # s3fs' sync twin is bound to the parent's method
+
+    return PachaS3FileSystem

@@ -1,0 +1,150 @@
+"""What a run ran with: Python, platform, command line, key package versions.
+
+:func:`capture_context` fills a record at run start with everything needed
+to reproduce it: :class:`~pacha_sdk.models.HardwareInfo`, the git commit
+and dirty flag, and ``extra.environment``::
+
+    {"python": "3.11.7", "implementation": "CPython",
+     "platform": "Linux-6.1.0-x86_64-with-glibc2.36", "hostname": "gpu-7",
+     "argv": ["train.py", "--lr", "3e-4"],
+     "packages": {"numpy": "2.4.6", "torch": "2.5.1", ...},
+     "env": {"CUDA_VISIBLE_DEVICES": "0,1"}}
+
+Package versions come from installed metadata (:mod:`importlib.metadata`),
+so nothing is imported and a missing package is simply absent. Environment
+variables are recorded only when named in ``env_vars``, and names that look
+like secrets are refused with a warning: a run record is meant to be shared.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import re
+import sys
+import warnings
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from pacha_sdk._git import capture_git
+from pacha_sdk._hardware import capture_hardware
+
+if TYPE_CHECKING:
+    from pacha_sdk.models import ExperimentRun
+
+__all__ = [
+    "KEY_PACKAGES",
+    "capture_context",
+    "check_env_vars",
+    "describe_environment",
+    "looks_secret",
+]
+
+KEY_PACKAGES = (
+    "pacha-sdk",
+    "torch",
+    "torchvision",
+    "numpy",
+    "pandas",
+    "polars",
+    "pyarrow",
+    "scipy",
+    "scikit-learn",
+    "jax",
+    "jaxlib",
+    "flax",
+    "tensorflow",
+    "keras",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "accelerate",
+    "peft",
+    "deepspeed",
+    "lightning",
+    "pytorch-lightning",
+    "xgboost",
+    "lightgbm",
+    "safetensors",
+)
+"""Distributions whose versions go into ``extra.environment.packages`` when installed."""
+
+_SECRET = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+
+
+def looks_secret(name: str) -> bool:
+    """Whether an environment variable *name* looks like it holds a secret."""
+    return _SECRET.search(name) is not None
+
+
+def check_env_vars(names: Iterable[str] | None) -> tuple[str, ...]:
+    """The names to record from ``env_vars``, minus secret-looking ones (with a warning).
+
+    Raises :class:`TypeError` for a bare string or a name that is not a
+    non-empty ``str``.
+    """
+    if names is None:
+        return ()
+    if isinstance(names, str):
+        raise TypeError(f"env_vars must be a list of variable names, got the string {names!r}")
+    kept: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"env_vars names must be non-empty str, got {name!r}")
+        if looks_secret(name):
+            warnings.warn(
+                f"pacha: not recording environment variable {name!r}: its name looks like "
+                "a secret (KEY, SECRET, TOKEN, PASSWORD, CREDENTIAL)",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif name not in kept:
+            kept.append(name)
+    return tuple(kept)
+
+
+def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
+    """Installed versions of the distributions *names*, without importing them."""
+    import importlib.metadata  # here, not at import: it costs ~10 ms
+
+    versions: dict[str, str] = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except (importlib.metadata.PackageNotFoundError, ValueError, OSError):
+            continue
+    return versions
+
+
+def describe_environment(env_vars: Iterable[str] = ()) -> dict[str, Any]:
+    """The ``extra.environment`` dict; ``env`` maps each of *env_vars* to its value or None."""
+    import socket
+
+    environment: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "argv": list(sys.argv),
+        "packages": package_versions(),
+    }
+    if env_vars:
+        environment["env"] = {name: os.environ.get(name) for name in env_vars}
+    return environment
+
+
+def capture_context(record: ExperimentRun, *, env_vars: Iterable[str] = ()) -> None:
+    """Fill *record*'s hardware, git fields and ``extra.environment``; never raises.
+
+    Each part is independent: one that fails is left unknown and the others
+    are still captured.
+    """
+    with contextlib.suppress(Exception):  # the run starts whatever the OS answers
+        record.hardware = capture_hardware()
+    git = capture_git()
+    if git is not None:
+        record.git_commit = git.commit
+        record.git_dirty = git.dirty
+    with contextlib.suppress(Exception):
+        record.extra["environment"] = describe_environment(env_vars)
