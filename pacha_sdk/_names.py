@@ -1,4 +1,4 @@
-"""Checks for user-given names that may end up in paths (run names, artifact names).
+"""Checks for user-given names and text: run names, artifact names, tags.
 
 Nothing in the store's layout uses a run name as a path today, but exports
 and artifact folders do, so a name that could climb out of a folder
@@ -8,10 +8,12 @@ and artifact folders do, so a name that could climb out of a folder
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pacha_sdk.exceptions import UnsafeNameError
 
-__all__ = ["check_display_name"]
+__all__ = ["check_display_name", "json_text", "tags_dict"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -31,3 +33,24 @@ def check_display_name(what: str, value: object) -> str:
     except UnicodeEncodeError:
         raise UnsafeNameError(what, value, "must be valid Unicode text") from None
     return value
+
+
+def json_text(text: str) -> str:
+    """*text* with lone surrogates backslash-escaped: run.json is UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def tags_dict(tags: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
+    """Tags as a ``{name: value}`` dict; a plain list of names maps each to ``""``."""
+    if isinstance(tags, str):
+        raise TypeError(f"tags must be a mapping or a list of str, got the string {tags!r}")
+    items = tags.items() if isinstance(tags, Mapping) else ((tag, "") for tag in tags)
+    result: dict[str, str] = {}
+    for key, value in items:
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"tag names must be non-empty str, got {key!r}")
+        text = value if isinstance(value, str) else str(value)
+        if json_text(key) != key or json_text(text) != text:
+            raise ValueError(f"tag {key!r} = {text!r} is not valid Unicode text")
+        result[key] = text
+    return result

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
-import operator
 import os
 import secrets
 import sys
@@ -31,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 from pacha_sdk import _context, _signals
 from pacha_sdk._buffer import FIELDS, MetricBuffer
 from pacha_sdk._capture import OutputCapture, output_log_key
+from pacha_sdk._coerce import MAX_STEP, check_seconds, coerce_step, coerce_value
 from pacha_sdk._environment import capture_context, check_env_vars
 from pacha_sdk._hparams import build_hyperparameters
-from pacha_sdk._layout import run_record_key
-from pacha_sdk._names import check_display_name
+from pacha_sdk._names import check_display_name, json_text, tags_dict
+from pacha_sdk._record import RecordKeeper
 from pacha_sdk._system_metrics import SystemMetricsSampler, sampling_interval
 from pacha_sdk._version import __version__
 from pacha_sdk._writer import MetricWriter, RetryPolicy
@@ -45,7 +44,6 @@ from pacha_sdk.exceptions import (
     InvalidMetricError,
     MetricTypeError,
     RunStateError,
-    StoreError,
 )
 from pacha_sdk.lineage import add_input
 from pacha_sdk.models import (
@@ -55,8 +53,6 @@ from pacha_sdk.models import (
     RecipeReference,
     RunId,
     RunStatus,
-    format_timestamp,
-    utc_now,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +72,6 @@ BACKLOG_FLUSHES = 4
 DEFAULT_CLOSE_TIMEOUT = 30.0
 """Seconds a finishing run waits for its last writes before giving up."""
 
-_MAX_STEP = 2**63 - 1
 _time_ns = time.time_ns
 
 
@@ -84,65 +79,6 @@ class _State(Enum):
     PENDING = "pending"
     RUNNING = "running"
     FINISHED = "finished"
-
-
-def coerce_value(name: str, value: object) -> float:
-    """Convert a metric value that is not a ``float`` to one, or raise naming it.
-
-    ints (exactly representable), bools (1.0 / 0.0), numpy and torch scalars
-    and 0-d arrays, ``Decimal`` and ``Fraction`` are accepted; anything else
-    (strings, None, lists, arrays with elements) is a :class:`MetricTypeError`.
-    """
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, int):
-        try:
-            as_float = float(value)
-        except OverflowError:
-            as_float = math.inf
-        if as_float != value:
-            raise InvalidMetricError(name, f"int value {value} does not fit a float64 exactly")
-        return as_float
-    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
-        item = value.item()  # type: ignore[attr-defined]
-        if type(item) is not type(value):  # np.longdouble.item() returns itself
-            return coerce_value(name, item)
-    if _is_real(value):
-        try:
-            as_float = float(value)  # type: ignore[arg-type]
-        except (ValueError, OverflowError, ArithmeticError) as error:
-            raise InvalidMetricError(name, f"value {value!r} is not a float64: {error}") from None
-        if math.isinf(as_float) and as_float != value:
-            raise InvalidMetricError(name, f"value {value!r} overflows a float64")
-        return as_float
-    raise MetricTypeError(name, f"value {value!r} ({type(value).__name__}) is not a number")
-
-
-def _is_real(value: object) -> bool:
-    import numbers
-    from decimal import Decimal
-
-    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, complex)
-
-
-def coerce_step(name: str, step: object) -> int:
-    """Check a step that is not a plain non-negative ``int``; return it as one."""
-    if isinstance(step, (bool, float)):
-        raise MetricTypeError(name, f"step {step!r} must be an int")
-    try:
-        as_int = operator.index(step)  # type: ignore[arg-type]
-    except TypeError:
-        raise MetricTypeError(name, f"step {step!r} must be an int") from None
-    if as_int < 0:
-        raise InvalidMetricError(name, f"step {as_int} is negative")
-    if as_int > _MAX_STEP:
-        raise InvalidMetricError(name, f"step {as_int} does not fit in int64")
-    return as_int
-
-
-def _json_text(text: str) -> str:
-    """*text* with lone surrogates backslash-escaped: run.json is UTF-8."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def error_message(error: BaseException) -> str:
@@ -180,8 +116,8 @@ class Run:
         capture_output: bool = False,
         env_vars: Iterable[str] | None = None,
     ) -> None:
-        _check_positive("flush_interval", flush_interval)
-        _check_positive("close_timeout", close_timeout)
+        check_seconds("flush_interval", flush_interval)
+        check_seconds("close_timeout", close_timeout)
         if isinstance(flush_rows, bool) or not isinstance(flush_rows, int) or flush_rows < 1:
             raise ValueError(f"flush_rows must be a positive int, got {flush_rows!r}")
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < 2**31:
@@ -204,10 +140,10 @@ class Run:
         if name is not None:
             extra["name"] = check_display_name("run name", name)
         if tags is not None:
-            extra["tags"] = _tags_dict(tags)
+            extra["tags"] = tags_dict(tags)
         if parent is not None:
             extra["parent_run_id"] = str(parent.run_id)
-        self._record = ExperimentRun(
+        record = ExperimentRun(
             run_id=RunId(run_id) if run_id is not None else RunId.new(),
             recipe=recipe,
             hyperparameters=hyperparameters,
@@ -222,10 +158,8 @@ class Run:
         self._state = _State.PENDING
         self._finishing = False
         self._lifecycle = threading.RLock()
-        self._record_io = threading.RLock()
-        self._final_written = False
-        self._base_summary: dict[str, Any] = {}
         self._buffer = MetricBuffer()
+        self._keeper = RecordKeeper(record, self._backend, self._buffer)
         self._rows = self._buffer.rows
         self._max_slots = FIELDS * max(BACKLOG_FLUSHES * flush_rows, 10_000)
         self._backpressure_noted = False
@@ -234,10 +168,18 @@ class Run:
         self._tokens: list[Token[Run | None]] = []
         self._sampler: SystemMetricsSampler | None = None
         self._output: OutputCapture | None = None
-        self.last_error: BaseException | None = None
-        """The last store error seen while writing, if any (the run never raises it)."""
+        self._last_error: BaseException | None = None
 
     # Identity and state.
+
+    @property
+    def _record(self) -> ExperimentRun:
+        return self._keeper.record
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last store error seen while writing, if any (the run never raises it)."""
+        return self._last_error or self._keeper.last_error
 
     @property
     def run_id(self) -> RunId:
@@ -277,8 +219,8 @@ class Run:
     @property
     def record(self) -> ExperimentRun:
         """A snapshot of the run's record, as it is (or will be) stored."""
-        with self._record_io:
-            return self._record_with_summary()
+        with self._keeper.lock:
+            return self._keeper.snapshot()
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status} at {self.uri}>"
@@ -300,7 +242,7 @@ class Run:
             value = coerce_value(name, value)
         if step is None:
             step = last + 1
-        elif type(step) is not int or step < 0 or step > _MAX_STEP:
+        elif type(step) is not int or step < 0 or step > MAX_STEP:
             step = coerce_step(name, step)
         last_step[name] = step
         rows = self._rows
@@ -332,7 +274,7 @@ class Run:
                 add((name, value, last + 1, now))
             last_step.update({name: last_step.get(name, -1) + 1 for name in metrics})
         else:
-            if type(step) is not int or step < 0 or step > _MAX_STEP:
+            if type(step) is not int or step < 0 or step > MAX_STEP:
                 step = coerce_step("metrics", step)
             for name, value in metrics.items():
                 if name not in last_step:
@@ -391,10 +333,7 @@ class Run:
         latest = self._buffer.latest(name)
         if latest is not None:
             return latest[1]
-        if name in self._base_summary:
-            value = self._base_summary[name]
-            return math.nan if value is None else float(value)
-        return None
+        return self._keeper.stored_latest(name)
 
     # Artifacts and lineage.
 
@@ -416,10 +355,10 @@ class Run:
         """
         self._require_running("log_artifact")
         ref = store_artifact(self._backend, path_or_bytes, artifact_type=artifact_type, name=name)
-        with self._record_io:
+        with self._keeper.lock:
             if ref not in self._record.artifacts:
                 self._record.artifacts.append(ref)
-                self._write_record_now()
+                self._keeper.write_soon()
         return ref
 
     def use_artifact(self, ref_or_hash: ArtifactReference | str) -> None:
@@ -429,9 +368,9 @@ class Run:
         records no name or type.
         """
         self._require_running("use_artifact")
-        with self._record_io:
+        with self._keeper.lock:
             if add_input(self._record, ref_or_hash):
-                self._write_record_now()
+                self._keeper.write_soon()
 
     def _require_running(self, what: str) -> None:
         if self._state is not _State.RUNNING:
@@ -470,13 +409,13 @@ class Run:
             if self._state is not _State.PENDING:
                 raise RunStateError(f"run {self.run_id} was already started")
             if self._attach:
-                self._attach_stored()
-            with self._record_io:
+                self._keeper.attach_stored(keep_stored_hparams=not self._explicit_hparams)
+            with self._keeper.lock:
                 capture_context(self._record, env_vars=self._env_vars)
                 if self._capture_output:
                     self._record.log_uri = f"{self.uri}/{output_log_key(self.run_id)}"
                 self._record.start()
-                self._write_record()
+                self._keeper.write()
             writer_id = secrets.token_hex(8)
             spool = Spool(
                 self._spool_dir or default_spool_root(),
@@ -563,16 +502,17 @@ class Run:
         all_written = self._writer.stop(self._close_timeout)
         if self._output is not None:
             self._output.upload(final=True)
-        with self._record_io:
+        with self._keeper.lock:
             if status is RunStatus.COMPLETED:
                 self._record.complete()
             elif status is RunStatus.CANCELLED:
                 self._record.cancel()
             else:
-                self._record.fail(_json_text(message or "failed"))
+                self._record.fail(json_text(message or "failed"))
             if trace is not None:
-                self._record.extra["traceback"] = _json_text(trace)
-            record_written = self._write_final_record(deadline)
+                self._record.extra["traceback"] = json_text(trace)
+            retry = RetryPolicy(cap=max(self._flush_interval, 1.0))
+            record_written = self._keeper.write_final(deadline, retry)
         if not (all_written and record_written):
             self._report_spooled(record_written=record_written)
         _signals.unregister(self)
@@ -582,9 +522,9 @@ class Run:
         """Say what the store did not get in time, where it is kept, and how to finish."""
         writer = self._writer
         assert writer is not None
-        self.last_error = self.last_error or writer.last_error
+        self._last_error = self.last_error or writer.last_error
         if not record_written:
-            writer.spool.put(run_record_key(self.run_id), self._record_json(), replace=True)
+            writer.spool.put(self._keeper.key, self._keeper.to_json(), replace=True)
         logger.error(
             "pacha: %s did not take everything of run %s within %.0f s (%s): "
             "%d points%s kept in %s; upload them with pacha_sdk.sync() "
@@ -598,93 +538,11 @@ class Run:
             writer.spool.path,
         )
 
-    # The stored record.
-
-    def _attach_stored(self) -> None:
-        """Take over the stored record of ``run_id``, if there is one."""
-        from pacha_sdk.read import parse_record
-
-        key = run_record_key(self.run_id)
-        try:
-            data = self._backend.read_bytes(key)
-        except FileNotFoundError:
-            return
-        except OSError as error:
-            raise StoreError(f"could not read {self.uri}/{key}: {error}") from error
-        stored = parse_record(data, f"{self.uri}/{key}")
-        mine = self._record
-        stored.extra.update({k: v for k, v in mine.extra.items() if k != "parent_run_id"})
-        if self._explicit_hparams:
-            stored.hyperparameters = mine.hyperparameters
-        stored.recipe = mine.recipe or stored.recipe
-        stored.finished_at = None
-        stored.error_message = None
-        self._base_summary = dict(stored.summary)
-        self._record = stored
-
-    def _record_with_summary(self) -> ExperimentRun:
-        summary: dict[str, Any] = dict(self._base_summary)
-        for name, (_, value) in self._buffer.flushed_latest().items():
-            summary[name] = value if math.isfinite(value) else None
-        record = self._record.model_copy(deep=True)
-        record.extra["summary"] = summary
-        return record
-
-    def _record_json(self) -> bytes:
-        self._record.extra["heartbeat_at"] = format_timestamp(utc_now())
-        return self._record_with_summary().model_dump_json(indent=2).encode("utf-8")
-
-    def _write_record(self) -> None:
-        """Replace ``run.json`` now; a store error becomes :class:`StoreError`."""
-        key = run_record_key(self.run_id)
-        try:
-            self._backend.replace(key, self._record_json())
-        except OSError as error:
-            raise StoreError(f"could not write {self.uri}/{key}: {error}") from error
-
     def _heartbeat(self) -> None:
-        """Writer thread: rewrite ``run.json`` with a fresh heartbeat and summary.
-
-        Skipped (the next flush beats again) if the record is busy for a
-        second: a SIGTERM handler may have interrupted the main thread while
-        it held the record, and now waits for this thread to finish.
-        """
-        if not self._record_io.acquire(timeout=1.0):
-            return
-        try:
-            if not self._final_written:
-                self._write_record()
-        finally:
-            self._record_io.release()
+        """Writer thread, every flush: rewrite ``run.json`` and upload the console log."""
+        self._keeper.heartbeat()
         if self._output is not None:
             self._output.upload(final=False)
-
-    def _write_record_now(self) -> None:
-        """Write ``run.json`` now (``_record_io`` held); a store error is left to the next flush."""
-        if self._final_written:
-            return
-        try:
-            self._write_record()
-        except StoreError as error:
-            self.last_error = error
-            logger.warning("pacha: %s; the next flush writes it again", error)
-
-    def _write_final_record(self, deadline: float) -> bool:
-        """Write the final status, retrying with backoff until *deadline* (one try at least)."""
-        retry = RetryPolicy(cap=max(self._flush_interval, 1.0))
-        attempt = 0
-        while True:
-            try:
-                self._write_record()
-                self._final_written = True
-                return True
-            except StoreError as error:
-                self.last_error = error
-                delay = retry.delay(attempt)
-                if time.monotonic() + delay > deadline:
-                    return False
-                time.sleep(delay)
-                attempt += 1
 
     # Context manager.
 
@@ -716,27 +574,6 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
-
-
-def _check_positive(what: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
-
-
-def _tags_dict(tags: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
-    """Tags as a ``{name: value}`` dict; a plain list of names maps each to ``""``."""
-    if isinstance(tags, str):
-        raise TypeError(f"tags must be a mapping or a list of str, got the string {tags!r}")
-    items = tags.items() if isinstance(tags, Mapping) else ((tag, "") for tag in tags)
-    result: dict[str, str] = {}
-    for key, value in items:
-        if not isinstance(key, str) or not key:
-            raise TypeError(f"tag names must be non-empty str, got {key!r}")
-        text = value if isinstance(value, str) else str(value)
-        if _json_text(key) != key or _json_text(text) != text:
-            raise ValueError(f"tag {key!r} = {text!r} is not valid Unicode text")
-        result[key] = text
-    return result
 
 
 _open_runs: weakref.WeakSet[Run] = weakref.WeakSet()

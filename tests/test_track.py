@@ -30,6 +30,7 @@ def test_bare_decorator_uses_the_default_store_and_bound_arguments() -> None:
     assert record.hyperparameters.learning_rate == 0.01
     assert record.hyperparameters.epochs == 3
     assert record.hyperparameters.custom == {"dropout": 0.1}
+    assert record.name is not None
     assert record.name.endswith("train")
     assert pacha.read_metrics(run_id)["value"].to_pylist() == [0.5]
 
@@ -82,7 +83,8 @@ def test_each_call_is_its_own_run(store: str) -> None:
         train(seed)
     runs = pacha.list_runs(uri=store)
     assert sorted(r.hyperparameters.custom["seed"] for r in runs) == [0, 1, 2]
-    assert sorted(r.summary["seed"] for r in runs) == [0.0, 1.0, 2.0]
+    latest = [r.get_metric("seed") for r in runs]
+    assert sorted(value for value in latest if value is not None) == [0.0, 1.0, 2.0]
 
 
 def test_wraps_keeps_name_and_docstring() -> None:

@@ -1,0 +1,81 @@
+"""Metric values and steps: what the hot path accepts beyond plain floats and ints.
+
+``Run.log_metric`` checks ``type(value) is float`` and a plain non-negative
+``int`` step inline; everything else comes here, off the fast path. The
+rules, documented in the README: ints exactly representable as float64,
+bools (1.0 / 0.0), numpy and torch scalars and 0-d arrays, ``Decimal`` and
+``Fraction`` become float64; NaN and infinities stay as they are; steps are
+non-negative ints that fit in int64.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+from pacha_sdk.exceptions import InvalidMetricError, MetricTypeError
+
+__all__ = ["MAX_STEP", "check_seconds", "coerce_step", "coerce_value"]
+
+MAX_STEP = 2**63 - 1
+"""The largest step the int64 ``step`` column holds."""
+
+
+def coerce_value(name: str, value: object) -> float:
+    """Convert a metric value that is not a ``float`` to one, or raise naming it.
+
+    ints (exactly representable), bools (1.0 / 0.0), numpy and torch scalars
+    and 0-d arrays, ``Decimal`` and ``Fraction`` are accepted; anything else
+    (strings, None, lists, arrays with elements) is a :class:`MetricTypeError`.
+    """
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        try:
+            as_float = float(value)
+        except OverflowError:
+            as_float = math.inf
+        if as_float != value:
+            raise InvalidMetricError(name, f"int value {value} does not fit a float64 exactly")
+        return as_float
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        item = value.item()  # type: ignore[attr-defined]
+        if type(item) is not type(value):  # np.longdouble.item() returns itself
+            return coerce_value(name, item)
+    if _is_real(value):
+        try:
+            as_float = float(value)  # type: ignore[arg-type]
+        except (ValueError, OverflowError, ArithmeticError) as error:
+            raise InvalidMetricError(name, f"value {value!r} is not a float64: {error}") from None
+        if math.isinf(as_float) and as_float != value:
+            raise InvalidMetricError(name, f"value {value!r} overflows a float64")
+        return as_float
+    raise MetricTypeError(name, f"value {value!r} ({type(value).__name__}) is not a number")
+
+
+def _is_real(value: object) -> bool:
+    import numbers
+    from decimal import Decimal
+
+    return isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, complex)
+
+
+def coerce_step(name: str, step: object) -> int:
+    """Check a step that is not a plain non-negative ``int``; return it as one."""
+    if isinstance(step, (bool, float)):
+        raise MetricTypeError(name, f"step {step!r} must be an int")
+    try:
+        as_int = operator.index(step)  # type: ignore[arg-type]
+    except TypeError:
+        raise MetricTypeError(name, f"step {step!r} must be an int") from None
+    if as_int < 0:
+        raise InvalidMetricError(name, f"step {as_int} is negative")
+    if as_int > MAX_STEP:
+        raise InvalidMetricError(name, f"step {as_int} does not fit in int64")
+    return as_int
+
+
+def check_seconds(what: str, value: float) -> None:
+    """Raise :class:`ValueError` naming *what* unless *value* is a positive finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
