@@ -65,6 +65,13 @@ class Backend(abc.ABC):
     scheme: ClassVar[str | tuple[str, ...]]
     """The URI scheme(s) this backend serves."""
 
+    write_ahead: ClassVar[bool] = True
+    """Whether the writer first keeps each part on local disk (the spool) before
+    sending it. A remote store can hang for seconds before it fails; the part
+    must already be on disk by then, or a process killed meanwhile loses it.
+    Local and in-memory stores, where the write itself is the local copy, say no.
+    """
+
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
         self._uri = uri
         self._storage_options = dict(storage_options or {})

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from pacha_sdk.backends._fsspec import FsspecBackend
 from pacha_sdk.backends.registry import split_scheme
-from pacha_sdk.exceptions import StoreError
+from pacha_sdk.exceptions import BucketNotFoundError, StoreError, StorePermissionError
 
 if TYPE_CHECKING:
     from pacha_sdk.backends.base import Readable
@@ -222,7 +222,7 @@ class GCSBackend(FsspecBackend):
         status = getattr(error, "code", None)
         text = str(error)
         if status in (401, 403) or text.startswith("Forbidden") or _is_auth_error(error):
-            return StoreError(
+            return StorePermissionError(
                 f"access to GCS bucket {self._bucket!r} ({self.uri}) was denied: check the "
                 "credentials (storage_options token, GOOGLE_APPLICATION_CREDENTIALS, gcloud) "
                 "and the bucket's permissions"
@@ -234,9 +234,10 @@ class GCSBackend(FsspecBackend):
         return None
 
     def _missing_bucket(self) -> StoreError:
-        return StoreError(
+        return BucketNotFoundError(
+            self._bucket,
             f"GCS bucket {self._bucket!r} does not exist ({self.uri}); create it first, or "
-            "check the name and the endpoint (STORAGE_EMULATOR_HOST / endpoint_url)"
+            "check the name and the endpoint (STORAGE_EMULATOR_HOST / endpoint_url)",
         )
 
 

@@ -60,6 +60,7 @@ class LocalBackend(Backend):
     """
 
     scheme: ClassVar[str | tuple[str, ...]] = ("file", "local")
+    write_ahead: ClassVar[bool] = False
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
         root = os.path.abspath(os.path.expanduser(_strip_scheme(uri)))

@@ -27,6 +27,7 @@ class MemoryBackend(FsspecBackend):
     """Objects in fsspec's shared in-memory filesystem; ``memory://exp`` is rooted at ``/exp``."""
 
     scheme: ClassVar[str | tuple[str, ...]] = "memory"
+    write_ahead: ClassVar[bool] = False
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """Return the shared memory filesystem and ``/<path>`` for ``<scheme>://<path>``."""

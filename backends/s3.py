@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from pacha_sdk.backends._fsspec import FsspecBackend
 from pacha_sdk.backends.registry import split_scheme
-from pacha_sdk.exceptions import StoreError
+from pacha_sdk.exceptions import BucketNotFoundError, StoreError, StorePermissionError
 
 if TYPE_CHECKING:
     from pacha_sdk.backends.base import Readable
@@ -242,7 +242,7 @@ class S3Backend(FsspecBackend):
         if code == "NoSuchBucket":
             return self._missing_bucket()
         if code in _DENIED or status in (401, 403) or isinstance(error, PermissionError):
-            return StoreError(
+            return StorePermissionError(
                 f"access to S3 bucket {self._bucket!r} ({self.uri}) was denied ({code or status}): "
                 "check the credentials (storage_options key/secret, AWS_ACCESS_KEY_ID / "
                 "AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and the bucket's permissions"
@@ -261,7 +261,7 @@ class S3Backend(FsspecBackend):
         """Map botocore's own (non-HTTP) errors: no credentials, no region, bad settings."""
         boto = _botocore_exceptions()
         if isinstance(error, (boto.NoCredentialsError, boto.PartialCredentialsError)):
-            return StoreError(
+            return StorePermissionError(
                 f"no usable AWS credentials for S3 bucket {self._bucket!r}: pass storage_options "
                 "key/secret, or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
             )
@@ -272,9 +272,10 @@ class S3Backend(FsspecBackend):
         return None
 
     def _missing_bucket(self) -> StoreError:
-        return StoreError(
+        return BucketNotFoundError(
+            self._bucket,
             f"S3 bucket {self._bucket!r} does not exist ({self.uri}); create it first, "
-            "or check the name and the endpoint (endpoint_url / AWS_ENDPOINT_URL)"
+            "or check the name and the endpoint (endpoint_url / AWS_ENDPOINT_URL)",
         )
 
     def _redact(self, text: str) -> str:

@@ -14,10 +14,12 @@
 from pacha_sdk._version import __version__
 from pacha_sdk.api import active_run, log_metric, log_metrics, run
 from pacha_sdk.artifacts import download_artifact, open_artifact
+from pacha_sdk.charts import ExtraNotInstalledError, MetricNotFoundError, plot_metric
 from pacha_sdk.exceptions import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
     BackendNotInstalledError,
+    BucketNotFoundError,
     InvalidHyperparameterError,
     InvalidMetricError,
     InvalidRecordError,
@@ -28,10 +30,12 @@ from pacha_sdk.exceptions import (
     RunNotFoundError,
     RunStateError,
     StoreError,
+    StorePermissionError,
     UnknownSchemeError,
     UnsafeNameError,
 )
 from pacha_sdk.lineage import Lineage, lineage
+from pacha_sdk.maintenance import AmbiguousRunIdError, GcReport, gc, reap, resolve_run_id
 from pacha_sdk.models import (
     ArtifactReference,
     ExperimentRun,
@@ -45,16 +49,21 @@ from pacha_sdk.models import (
     RunStatus,
 )
 from pacha_sdk.read import best_run, list_runs, load_run, metrics_dataset, read_metrics
+from pacha_sdk.report import write_report
 from pacha_sdk.run import Run
 from pacha_sdk.sync import SyncReport, sync
 from pacha_sdk.track import track
 
 __all__ = [
+    "AmbiguousRunIdError",
     "ArtifactCorruptedError",
     "ArtifactNotFoundError",
     "ArtifactReference",
     "BackendNotInstalledError",
+    "BucketNotFoundError",
     "ExperimentRun",
+    "ExtraNotInstalledError",
+    "GcReport",
     "HardwareInfo",
     "HyperparamValue",
     "Hyperparameters",
@@ -63,6 +72,7 @@ __all__ = [
     "InvalidRecordError",
     "InvalidRunIdError",
     "Lineage",
+    "MetricNotFoundError",
     "MetricRecord",
     "MetricTypeError",
     "NoActiveRunError",
@@ -75,6 +85,7 @@ __all__ = [
     "RunStateError",
     "RunStatus",
     "StoreError",
+    "StorePermissionError",
     "SyncReport",
     "UnknownSchemeError",
     "UnsafeNameError",
@@ -82,6 +93,7 @@ __all__ = [
     "active_run",
     "best_run",
     "download_artifact",
+    "gc",
     "lineage",
     "list_runs",
     "load_run",
@@ -89,8 +101,12 @@ __all__ = [
     "log_metrics",
     "metrics_dataset",
     "open_artifact",
+    "plot_metric",
     "read_metrics",
+    "reap",
+    "resolve_run_id",
     "run",
     "sync",
     "track",
+    "write_report",
 ]

@@ -96,6 +96,8 @@ class RecordKeeper:
         """Replace ``run.json`` now; a store error becomes :class:`StoreError`."""
         try:
             self._backend.replace(self.key, self.to_json())
+        except StoreError:
+            raise  # already says what is wrong with the store
         except OSError as error:
             raise StoreError(f"could not write {self._backend.uri}/{self.key}: {error}") from error
 

@@ -14,12 +14,14 @@ The training loop never signals the writer: the writer looks at the
 buffer's length every :data:`POLL_SECONDS`, which keeps even that check
 off the hot path.
 
-A store error never reaches the training loop: the failed part and every
-part queued behind it move to a local :class:`~pacha_sdk._spool.Spool` at
-once (so a process killed during an outage loses nothing older than one
-flush interval), and the writer retries with exponential backoff and
-jitter, in order, until they are stored or the run's final wait runs out.
-What is left then stays in the spool for :func:`pacha_sdk.sync`.
+For a remote store each part goes to a local :class:`~pacha_sdk._spool.Spool`
+(fsynced) before it is sent, and leaves it once the store has it: a remote
+call can hang for seconds before it fails, and a process killed meanwhile
+must still lose nothing older than one flush interval. A store error never
+reaches the training loop: failed parts stay spooled (and leave memory),
+and the writer retries with exponential backoff and jitter, in order,
+until they are stored or the run's final wait runs out. What is left then
+stays in the spool for :func:`pacha_sdk.sync`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pacha_sdk._layout import part_key
+from pacha_sdk.exceptions import StoreError
 
 if TYPE_CHECKING:
     from pacha_sdk._buffer import MetricBuffer
@@ -67,7 +70,9 @@ class _PendingPart:
     key: str
     rows: int
     data: bytes | None
-    """The Parquet bytes, or ``None`` once the part is in the spool."""
+    """The Parquet bytes in memory, or ``None`` once only the spool has them."""
+    spooled: bool = False
+    """Whether the spool holds a copy (removed once the store has the part)."""
 
 
 class MetricWriter(threading.Thread):
@@ -118,7 +123,7 @@ class MetricWriter(threading.Thread):
     @property
     def spooled_points(self) -> int:
         """Points waiting in the local spool for the store to answer."""
-        return sum(part.rows for part in list(self._pending) if part.data is None)
+        return sum(part.rows for part in list(self._pending) if part.spooled)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything buffered so far; return whether it all reached the store."""
@@ -183,6 +188,8 @@ class MetricWriter(threading.Thread):
                 return
 
     def _backoff(self) -> float:
+        if isinstance(self.last_error, StoreError):  # permanent: no point in trying soon
+            return self._retry.cap
         return self._retry.delay(max(self._failures - 1, 0))
 
     def _cycle(self) -> bool:
@@ -196,7 +203,7 @@ class MetricWriter(threading.Thread):
                 with contextlib.suppress(FileExistsError):
                     self._backend.write_new(part.key, data)
                 self._pending.popleft()
-                if part.data is None:
+                if part.spooled:
                     self.spool.discard(part.key)
                 self.points_written += part.rows
             self._heartbeat()
@@ -219,25 +226,45 @@ class MetricWriter(threading.Thread):
         part = build_part(self._run_id, self._rank, batch)
         key = part_key(self._run_id, self._writer_id, self._seq)
         self._seq += 1
-        self._pending.append(_PendingPart(key=key, rows=len(batch), data=part_bytes(part)))
+        pending = _PendingPart(key=key, rows=len(batch), data=part_bytes(part))
+        self._pending.append(pending)
+        if self._backend.write_ahead:
+            self._spool_part(pending, keep_in_memory=True)
         self._buffer.settle(batch, latest_points(part))
 
     def _spill(self) -> None:
-        """Move every pending part still in memory to the local spool, oldest first."""
+        """Move every pending part to the local spool, oldest first, freeing memory."""
         for part in list(self._pending):
-            if part.data is None:
-                continue
+            if not self._spool_part(part, keep_in_memory=False):
+                return
+
+    def _spool_part(self, part: _PendingPart, *, keep_in_memory: bool) -> bool:
+        """Make sure the spool holds *part*; return False if the local disk refused."""
+        if not part.spooled:
+            assert part.data is not None
             try:
                 self.spool.put(part.key, part.data)
             except OSError as error:
                 logger.error("pacha: cannot spool to %s: %s", self.spool.path, error)
-                return
+                return False
+            part.spooled = True
+        if not keep_in_memory:
             part.data = None
+        return True
 
     def _note_failure(self, error: BaseException) -> None:
+        permanent = isinstance(error, StoreError) and not isinstance(self.last_error, StoreError)
         self.last_error = error
         self._failures += 1
-        if self._failures == 1:
+        if permanent:
+            logger.error(
+                "pacha: %s; %d points kept in %s, retried every %.0f s",
+                error,
+                self.pending_points,
+                self.spool.path,
+                self._retry.cap,
+            )
+        elif self._failures == 1:
             logger.warning(
                 "pacha: writing to %s failed (%s: %s); %d points kept in %s, retrying",
                 self._backend.uri,

@@ -18,6 +18,13 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── UnknownSchemeError (ValueError)        no backend for a URI scheme
     ├── BackendNotInstalledError (ImportError) an optional extra is missing
     └── StoreError (OSError)                   the store refused or failed an operation
+        ├── StorePermissionError (PermissionError)  credentials refused or access denied
+        └── BucketNotFoundError                the bucket does not exist
+
+A :class:`StoreError` is permanent: retrying will not help until someone
+fixes the store or the settings. Transient failures (connection refused,
+HTTP 5xx, throttling) stay plain :class:`OSError` inside the SDK, where
+the writer retries them.
 
 Each message is built from the offending value, so the user sees what was
 wrong without a debugger.
@@ -29,6 +36,7 @@ __all__ = [
     "ArtifactCorruptedError",
     "ArtifactNotFoundError",
     "BackendNotInstalledError",
+    "BucketNotFoundError",
     "InvalidHyperparameterError",
     "InvalidMetricError",
     "InvalidRecordError",
@@ -39,6 +47,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "StoreError",
+    "StorePermissionError",
     "UnknownSchemeError",
     "UnsafeNameError",
 ]
@@ -163,3 +172,15 @@ class BackendNotInstalledError(PachaError, ImportError):
     def __init__(self, scheme: str, hint: str) -> None:
         self.scheme = scheme
         super().__init__(f"the {scheme}:// backend is not installed: {hint}")
+
+
+class StorePermissionError(StoreError, PermissionError):
+    """The store refused the credentials or denied access."""
+
+
+class BucketNotFoundError(StoreError):
+    """The bucket (or container) of a store URI does not exist."""
+
+    def __init__(self, bucket: str, message: str) -> None:
+        self.bucket = bucket
+        super().__init__(message)

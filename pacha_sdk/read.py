@@ -8,8 +8,9 @@ only, so what works here works from DuckDB, Polars or Spark too.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -40,8 +41,19 @@ def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Back
     return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
-def _store_error(backend: Backend, what: str, error: OSError) -> StoreError:
-    return StoreError(f"could not read {what} in {backend.uri}: {type(error).__name__}: {error}")
+@contextlib.contextmanager
+def _reading(backend: Backend, what: str) -> Iterator[None]:
+    """Turn a store failure while reading *what* into :class:`StoreError` (kept if it is one)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise StoreError(
+            f"could not read {what} in {backend.uri}: {type(error).__name__}: {error}"
+        ) from error
 
 
 def parse_record(data: bytes, location: str) -> ExperimentRun:
@@ -57,11 +69,10 @@ def parse_record(data: bytes, location: str) -> ExperimentRun:
 def _load(backend: Backend, run_id: RunId) -> ExperimentRun:
     key = run_record_key(run_id)
     try:
-        data = backend.read_bytes(key)
+        with _reading(backend, key):
+            data = backend.read_bytes(key)
     except FileNotFoundError:
         raise RunNotFoundError(str(run_id), backend.uri) from None
-    except OSError as error:
-        raise _store_error(backend, key, error) from error
     return parse_record(data, f"{backend.uri}/{key}")
 
 
@@ -96,10 +107,8 @@ def _matches_recipe(record: ExperimentRun, recipe: RecipeReference | str | None)
 
 
 def _read_all_records(backend: Backend) -> list[ExperimentRun]:
-    try:
+    with _reading(backend, RUNS_DIR):
         keys = backend.list(RUNS_DIR)
-    except OSError as error:
-        raise _store_error(backend, RUNS_DIR, error) from error
     run_ids = [rid for rid in map(run_id_from_record_key, keys) if rid is not None]
 
     def load_or_warn(run_id: RunId) -> ExperimentRun | None:
@@ -187,12 +196,10 @@ def _run_id_list(run_ids: str | Sequence[str]) -> list[RunId]:
 def _run_part_paths(backend: Backend, run_ids: list[RunId], root: str) -> list[str]:
     paths: list[str] = []
     for run_id in run_ids:
-        if not backend.exists(run_record_key(run_id)):
-            raise RunNotFoundError(str(run_id), backend.uri)
-        try:
+        with _reading(backend, metrics_prefix(run_id)):
+            if not backend.exists(run_record_key(run_id)):
+                raise RunNotFoundError(str(run_id), backend.uri)
             keys = backend.list(metrics_prefix(run_id))
-        except OSError as error:
-            raise _store_error(backend, metrics_prefix(run_id), error) from error
         paths.extend(f"{root}/{key}" for key in keys if key.endswith(".parquet"))
     return paths
 
@@ -231,10 +238,8 @@ def read_metrics(
             return empty_metrics_table()
         dataset = ds.dataset(paths, schema=METRIC_SCHEMA, format="parquet", filesystem=filesystem)
     flt = ds.field("name").isin(wanted) if wanted is not None else None
-    try:
+    with _reading(backend, METRICS_DIR):
         return dataset.to_table(filter=flt)
-    except OSError as error:
-        raise _store_error(backend, METRICS_DIR, error) from error
 
 
 def metrics_dataset(
@@ -254,15 +259,14 @@ def metrics_dataset(
     backend = _backend(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
     partitioning = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
-    try:
-        if not backend.list(METRICS_DIR):
+    with _reading(backend, METRICS_DIR):
+        try:
+            return ds.dataset(
+                f"{root}/{METRICS_DIR}",
+                schema=METRIC_SCHEMA,
+                format="parquet",
+                filesystem=filesystem,
+                partitioning=partitioning,
+            )
+        except FileNotFoundError:  # no run has flushed a point yet
             return ds.dataset([], schema=METRIC_SCHEMA, format="parquet")
-        return ds.dataset(
-            f"{root}/{METRICS_DIR}",
-            schema=METRIC_SCHEMA,
-            format="parquet",
-            filesystem=filesystem,
-            partitioning=partitioning,
-        )
-    except OSError as error:
-        raise _store_error(backend, METRICS_DIR, error) from error
