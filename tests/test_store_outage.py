@@ -17,11 +17,14 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import pacha_sdk as pacha
-from tests.servers import ObjectStore
+
+if TYPE_CHECKING:
+    from tests.servers import ObjectStore
 
 pytest_plugins = ["tests.servers"]
 
@@ -66,7 +69,8 @@ def test_points_logged_while_the_store_refuses_are_stored_once_it_answers(
         proxy.refuse()
         for step in range(500, 1500):
             run.log_metric("loss", 1.0 / (step + 1), step)
-        wait_until(lambda: any(p.suffix == ".parquet" for p in spool_files(spool)))
+        wait_until(lambda: proxy.refused > 0)
+        assert any(p.suffix == ".parquet" for p in spool_files(spool))
         proxy.heal()
         assert run.flush(timeout=30)
     assert sorted(stored_steps(faulty_s3, run.run_id)) == list(range(1500))
@@ -175,7 +179,8 @@ def test_sigkill_during_an_outage_loses_nothing_older_than_the_flush_interval(
         env={**os.environ, "PACHA_SPOOL_DIR": str(spool)},
     ) as child:
         try:
-            assert child.stdout is not None and child.stdin is not None
+            assert child.stdout is not None
+            assert child.stdin is not None
             run_id = child.stdout.readline().strip()
             proxy.refuse()
             child.stdin.write("go\n")
