@@ -1,0 +1,98 @@
+"""``pacha sync`` and ``pacha gc``: finish spooled uploads, remove what no run needs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pacha_sdk.cli._args import add_json, add_store, store
+from pacha_sdk.exceptions import StoreError
+from pacha_sdk.maintenance import gc, pending_spools
+from pacha_sdk.sync import SyncReport, sync
+
+if TYPE_CHECKING:
+    from pacha_sdk.cli import Commands
+    from pacha_sdk.cli._output import Output
+
+__all__ = ["register"]
+
+
+def _sync_each(
+    folders: list[str], args: argparse.Namespace, out: Output
+) -> tuple[SyncReport, list[str]]:
+    """Sync folder by folder (the progress bar counts them); collect failures, go on."""
+    total = SyncReport()
+    failures: list[str] = []
+    options = store(args)["storage_options"]
+    with out.progress("uploading spooled runs") as update:
+        for done_folders, folder in enumerate(folders, 1):
+            try:
+                done = sync(folder, storage_options=options)
+            except StoreError as error:
+                failures.append(str(error))
+            else:
+                total.runs |= done.runs
+                total.parts += done.parts
+                total.records += done.records
+            update(done_folders, len(folders))
+    return total, failures
+
+
+def cmd_sync(args: argparse.Namespace, out: Output) -> int:
+    """Upload what runs left in the local spool."""
+    folders = pending_spools(args.spool, **store(args))
+    report, failures = _sync_each(folders, args, out)
+    if args.json:
+        summary = {"runs": sorted(report.runs), "parts": report.parts, "records": report.records}
+        out.json({**summary, "failed": failures})
+    else:
+        out.print(
+            f"synced {report.parts} part(s) and {report.records} record(s) "
+            f"of {len(report.runs)} run(s)"
+        )
+    if failures:
+        raise StoreError("; ".join(failures))
+    return 0
+
+
+def cmd_gc(args: argparse.Namespace, out: Output) -> int:
+    """Find, and with --yes delete, unreferenced blobs and orphaned part files."""
+    with out.progress("deleting") as update:
+        report = gc(delete=args.yes, progress=update, **store(args))
+    count = len(report.blobs) + len(report.parts)
+    if args.json:
+        out.json({"deleted": report.deleted, "blobs": report.blobs, "parts": report.parts})
+        return 0
+    for key in [*report.blobs, *report.parts]:
+        out.print(key)
+    verb = "deleted" if report.deleted else "would delete"
+    hint = "" if report.deleted or not count else " (dry run: pass --yes to delete)"
+    out.note(
+        f"{verb} {len(report.blobs)} artifact blob(s) and {len(report.parts)} part file(s){hint}"
+    )
+    return 0
+
+
+def register(commands: Commands) -> None:
+    """Add ``sync`` and ``gc``."""
+    syncing = commands.add_parser("sync", help="finish uploads left in the local spool")
+    syncing.add_argument(
+        "spool", nargs="?", help="spool folder (default: $PACHA_SPOOL_DIR, else ~/.cache/...)"
+    )
+    add_store(syncing, uri_help="only what is bound for this store (default: every store)")
+    add_json(syncing)
+    syncing.set_defaults(handler=cmd_sync)
+
+    collect = commands.add_parser(
+        "gc", help="remove unreferenced artifact blobs and orphaned part files (dry run by default)"
+    )
+    collect.add_argument(
+        "--yes",
+        "--delete",
+        dest="yes",
+        action="store_true",
+        help="delete them (default: only list)",
+    )
+    add_store(collect)
+    add_json(collect)
+    collect.set_defaults(handler=cmd_gc)

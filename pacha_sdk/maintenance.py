@@ -1,0 +1,334 @@
+"""Store upkeep: short run ids, reaping dead runs, collecting garbage, finding spools.
+
+These are the operations ``pacha`` runs from the terminal that the read API
+does not cover; they live here so that code and the command line share one
+implementation.
+
+* :func:`resolve_run_id` turns a prefix such as ``1a2b3c4d`` into the full id.
+* :func:`reap` marks ``running`` runs whose process died (stale heartbeat)
+  as ``failed`` with the error message ``"heartbeat lost"``.
+* :func:`gc` finds artifact blobs no run refers to and metric part files
+  whose run has no ``run.json``; it deletes them only when asked.
+* :func:`pending_spools` lists the spool folders :func:`pacha_sdk.sync` would upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pacha_sdk._layout import (
+    ARTIFACTS_DIR,
+    METRICS_DIR,
+    RUNS_DIR,
+    run_id_from_record_key,
+    run_record_key,
+)
+from pacha_sdk._spool import MANIFEST, default_spool_root
+from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.env import resolve_uri
+from pacha_sdk.exceptions import PachaError, RunNotFoundError, StoreError
+from pacha_sdk.lineage import input_hashes
+from pacha_sdk.models import ExperimentRun, RunId, RunStatus, utc_now
+from pacha_sdk.read import list_runs, parse_record
+from pacha_sdk.sync import _spool_folders
+
+__all__ = [
+    "HEARTBEAT_LOST",
+    "AmbiguousRunIdError",
+    "GcReport",
+    "gc",
+    "pending_spools",
+    "reap",
+    "resolve_run_id",
+]
+
+HEARTBEAT_LOST = "heartbeat lost"
+"""The ``error_message`` :func:`reap` gives a run it marks failed."""
+
+_PREFIX = re.compile(r"^[0-9a-f-]+$")
+_BLOB_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
+_PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
+_READ_THREADS = 16
+
+
+class AmbiguousRunIdError(PachaError, LookupError):
+    """A run id prefix that more than one stored run starts with."""
+
+    def __init__(self, prefix: str, matches: list[str], root: str) -> None:
+        self.prefix = prefix
+        self.matches = matches
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        super().__init__(
+            f"run id prefix {prefix!r} matches {len(matches)} runs under {root} ({shown}); "
+            "give more characters"
+        )
+
+
+def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
+    return get_backend(resolve_uri(uri), storage_options=storage_options)
+
+
+def _list(backend: Backend, prefix: str) -> list[str]:
+    try:
+        return backend.list(prefix)
+    except OSError as error:
+        raise StoreError(f"could not list {prefix} in {backend.uri}: {error}") from error
+
+
+def _stored_run_ids(backend: Backend) -> list[RunId]:
+    """Ids of the runs with a ``run.json``, from one listing of ``runs/``."""
+    found = map(run_id_from_record_key, _list(backend, RUNS_DIR))
+    return [run_id for run_id in found if run_id is not None]
+
+
+def resolve_run_id(
+    prefix: str, *, uri: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> RunId:
+    """The full id of the one stored run whose id starts with *prefix*.
+
+    A complete UUID is returned as it is, without reading the store (loading
+    it then says whether it exists). A shorter prefix (hyphens optional,
+    any case) is matched against the store's run ids: none raises
+    :class:`RunNotFoundError`, several :class:`AmbiguousRunIdError`.
+    """
+    text = prefix.strip().lower()
+    with contextlib.suppress(ValueError):
+        return RunId(str(uuid.UUID(text)))
+    if not _PREFIX.match(text) or not text.strip("-"):
+        raise RunNotFoundError(repr(prefix), resolve_uri(uri))
+    wanted = text.replace("-", "")
+    backend = _backend(uri, storage_options)
+    matches = [rid for rid in _stored_run_ids(backend) if rid.replace("-", "").startswith(wanted)]
+    if not matches:
+        raise RunNotFoundError(prefix, backend.uri)
+    if len(matches) > 1:
+        raise AmbiguousRunIdError(prefix, sorted(matches), backend.uri)
+    return matches[0]
+
+
+def _read_record(backend: Backend, run_id: RunId) -> ExperimentRun | None:
+    """The stored record, or ``None`` if it was removed since the listing."""
+    key = run_record_key(run_id)
+    try:
+        data = backend.read_bytes(key)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise StoreError(f"could not read {backend.uri}/{key}: {error}") from error
+    return parse_record(data, f"{backend.uri}/{key}")
+
+
+def _read_records(backend: Backend, run_ids: list[RunId]) -> list[ExperimentRun]:
+    """Every record, read in parallel; an invalid one raises :class:`InvalidRecordError`."""
+    if not run_ids:
+        return []
+    with ThreadPoolExecutor(min(_READ_THREADS, len(run_ids))) as pool:
+        records = list(pool.map(lambda rid: _read_record(backend, rid), run_ids))
+    return [record for record in records if record is not None]
+
+
+# Reaping.
+
+
+def _is_dead(record: ExperimentRun, now: datetime, older_than: float | None) -> bool:
+    if not record.stale_at(now):
+        return False
+    if older_than is None:
+        return True
+    beat = record.heartbeat_at or record.started_at
+    return (now - beat).total_seconds() > older_than
+
+
+def reap(
+    *,
+    older_than: float | None = None,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
+) -> list[ExperimentRun]:
+    """Mark every stale ``running`` run ``failed`` with the error ``"heartbeat lost"``.
+
+    A run is stale once its heartbeat is older than 3 flush intervals (see
+    :meth:`ExperimentRun.stale_at`): its process was killed or its machine
+    lost. *older_than* (seconds) only narrows that: a stale run is reaped
+    only if its last heartbeat is also older than this. Each record is read
+    again just before it is rewritten, and left alone if it beat meanwhile.
+    ``finished_at`` becomes now.
+
+    Returns the records as written (or, with *dry_run*, the records that
+    would be reaped, unchanged), oldest first.
+    """
+    if older_than is not None and older_than < 0:
+        raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
+    backend = _backend(uri, storage_options)
+    now = utc_now()
+    running = list_runs(uri=backend.uri, storage_options=storage_options, status="running")
+    candidates = [record for record in running if _is_dead(record, now, older_than)]
+    reaped: list[ExperimentRun] = []
+    for candidate in sorted(candidates, key=lambda record: record.started_at):
+        fresh = _read_record(backend, candidate.run_id)
+        if fresh is None or not _is_dead(fresh, utc_now(), older_than):
+            continue  # removed, finished or beating again since the first read
+        if not dry_run:
+            _write_failed(backend, fresh)
+        reaped.append(fresh)
+    return reaped
+
+
+def _write_failed(backend: Backend, record: ExperimentRun) -> None:
+    record.fail(HEARTBEAT_LOST)
+    key = run_record_key(record.run_id)
+    try:
+        backend.replace(key, record.model_dump_json(indent=2).encode("utf-8"))
+    except OSError as error:
+        raise StoreError(f"could not write {backend.uri}/{key}: {error}") from error
+
+
+# Garbage collection.
+
+
+@dataclass
+class GcReport:
+    """What :func:`gc` found (and removed, if ``deleted``)."""
+
+    blobs: list[str] = field(default_factory=list)
+    """Keys of artifact blobs no run's ``artifacts`` or ``extra.inputs`` mentions."""
+    parts: list[str] = field(default_factory=list)
+    """Keys of metric part files whose run has no ``runs/<id>/run.json``."""
+    deleted: bool = False
+    """Whether they were deleted (``False`` for a dry run)."""
+
+
+def _references(records: list[ExperimentRun]) -> set[str]:
+    """Content hashes every run produced or used."""
+    hashes = {ref.content_hash for record in records for ref in record.artifacts}
+    hashes.update(digest for record in records for digest in input_hashes(record))
+    return hashes
+
+
+def _orphan_parts(part_keys: list[str], run_ids: set[RunId]) -> list[str]:
+    orphans: list[str] = []
+    for key in part_keys:
+        match = _PART_KEY.match(key)
+        if match is None:
+            continue
+        try:
+            owner = RunId(match.group(1))
+        except ValueError:
+            continue  # not a folder pacha wrote: leave it alone
+        if owner not in run_ids:
+            orphans.append(key)
+    return orphans
+
+
+def _unreferenced_blobs(
+    backend: Backend, blob_keys: list[str], records: list[ExperimentRun]
+) -> list[str]:
+    referenced = _references(records)
+    unreferenced = [
+        key
+        for key in blob_keys
+        if (match := _BLOB_KEY.match(key)) is not None and match.group(2) not in referenced
+    ]
+    if not unreferenced:
+        return []
+    # A running run stores a blob first and records it right after: read
+    # the running runs again, now that the blob listing is older than that.
+    running = [r.run_id for r in records if r.status is RunStatus.RUNNING]
+    late = _references(_read_records(backend, running))
+    return [key for key in unreferenced if key.rsplit("/", 1)[1] not in late]
+
+
+def gc(
+    *,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    delete: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> GcReport:
+    """Find (and with *delete*, remove) what no run needs any more.
+
+    * an artifact blob is unreferenced when no run lists its hash in
+      ``artifacts`` (produced) or ``extra.inputs`` (used);
+    * a metric part file is orphaned when its ``run_id=<id>`` folder belongs
+      to no run with a ``runs/<id>/run.json``.
+
+    The dry run (the default) deletes nothing. The blobs and parts are
+    listed before the records are read, so a run that starts or logs an
+    artifact meanwhile is seen. A ``run.json`` that cannot be parsed stops
+    the collection (:class:`InvalidRecordError`): its references are
+    unknown. *progress* is called after each deletion with the number
+    deleted so far and the number to delete (progress bars).
+    """
+    backend = _backend(uri, storage_options)
+    part_keys = _list(backend, METRICS_DIR)
+    blob_keys = _list(backend, ARTIFACTS_DIR)
+    run_ids = _stored_run_ids(backend)
+    records = _read_records(backend, run_ids)
+    report = GcReport(
+        blobs=_unreferenced_blobs(backend, blob_keys, records),
+        parts=_orphan_parts(part_keys, set(run_ids)),
+    )
+    if delete:
+        doomed = [*report.blobs, *report.parts]
+        for done, key in enumerate(doomed, 1):
+            _delete(backend, key)
+            if progress is not None:
+                progress(done, len(doomed))
+        report.deleted = True
+    return report
+
+
+def _delete(backend: Backend, key: str) -> None:
+    try:
+        backend.delete(key)
+    except FileNotFoundError:
+        pass  # another collector got there first
+    except OSError as error:
+        raise StoreError(f"could not delete {backend.uri}/{key}: {error}") from error
+
+
+# Spools.
+
+
+def _manifest_uri(folder: str) -> str | None:
+    try:
+        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as manifest:
+            value = json.load(manifest).get("uri")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def pending_spools(
+    spool: str | None = None,
+    *,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The spool folders (one per run writer) waiting for :func:`pacha_sdk.sync`.
+
+    Args:
+        spool: the spool root (default ``$PACHA_SPOOL_DIR``, else
+            ``~/.cache/pacha-sdk/spool``), a run's folder or a writer's folder.
+        uri: only folders bound for this store (any store when ``None``).
+        storage_options: settings used to normalise *uri* as the writer did.
+
+    Each folder can be passed to :func:`pacha_sdk.sync` on its own, which is
+    how ``pacha sync`` shows progress.
+    """
+    root = os.path.abspath(os.path.expanduser(spool or default_spool_root()))
+    folders = _spool_folders(root) if os.path.isdir(root) else []
+    if uri is None:
+        return folders
+    wanted = get_backend(uri, storage_options=storage_options).uri
+    return [folder for folder in folders if _manifest_uri(folder) == wanted]
