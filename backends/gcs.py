@@ -30,21 +30,15 @@ What this backend adds to the generic :class:`FsspecBackend`:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import functools
 import io
 import os
 import random
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from typing import Any, ClassVar
 
-from pacha_sdk.backends._fsspec import FsspecBackend
-from pacha_sdk.backends.registry import split_scheme
-from pacha_sdk.exceptions import BucketNotFoundError, StoreError, StorePermissionError
-
-if TYPE_CHECKING:
-    from pacha_sdk.backends.base import Readable
+from pacha_sdk.backends._bucket import BucketBackend
+from pacha_sdk.exceptions import StoreError, StorePermissionError
 
 __all__ = ["EMULATOR_HOST", "LAYOUT_PROBE", "GCSBackend", "prepare_environment"]
 
@@ -80,7 +74,7 @@ def _emulator_configured() -> bool:
 prepare_environment()
 
 
-class GCSBackend(FsspecBackend):
+class GCSBackend(BucketBackend):
     """Objects under ``gs://bucket/prefix`` on Google Cloud Storage or an emulator.
 
     Args:
@@ -95,26 +89,8 @@ class GCSBackend(FsspecBackend):
     """
 
     scheme: ClassVar[str | tuple[str, ...]] = ("gs", "gcs")
-
-    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
-        scheme, rest = split_scheme(uri)
-        bucket, _, prefix = rest.strip("/").partition("/")
-        if "@" in bucket or ":" in bucket:  # never echo it: it may hold a secret
-            raise ValueError(
-                "GCS URIs cannot carry credentials (user:secret@bucket); "
-                "pass them in storage_options or the environment"
-            )
-        if not bucket:
-            raise ValueError(f"a GCS URI names a bucket, e.g. gs://bucket/prefix; got {uri!r}")
-        self._bucket = bucket
-        self._bucket_seen = False
-        root = f"{scheme}://{bucket}/{prefix.strip('/')}".rstrip("/")
-        super().__init__(root, storage_options=storage_options)
-
-    @property
-    def bucket(self) -> str:
-        """The bucket name."""
-        return self._bucket
+    store_name: ClassVar[str] = "GCS"
+    endpoint_hint: ClassVar[str] = "STORAGE_EMULATOR_HOST / endpoint_url"
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """Open gcsfs with caches off and bounded retries; return it and ``bucket/prefix``."""
@@ -148,16 +124,6 @@ class GCSBackend(FsspecBackend):
         with self._errors(key):
             self._fs.pipe_file(path, data, chunksize=_one_request(data))
 
-    def open_read(self, key: str) -> BinaryIO:
-        """Return a file reading *key* in ranged GETs (for large artifacts)."""
-        with self._errors(key):
-            return super().open_read(key)
-
-    def write_new_from(self, key: str, source: Readable) -> None:
-        """Create *key* from *source*, streamed; :class:`FileExistsError` if it exists."""
-        with self._errors(key):
-            super().write_new_from(key, source)
-
     def list(self, prefix: str = "") -> list[str]:
         """Return the sorted keys under the folder *prefix*; a missing bucket raises."""
         try:
@@ -170,48 +136,17 @@ class GCSBackend(FsspecBackend):
             self._check_bucket()
         return keys
 
-    def exists(self, key: str) -> bool:
-        """Return whether an object exists at *key* (one GET of its metadata)."""
-        bucket, _, name = self._path(key).partition("/")
-        try:
-            with self._errors(key):
-                self._fs.call("GET", "b/{}/o/{}", bucket, name, json_out=True)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def delete(self, key: str) -> None:
-        """Remove *key*; :class:`FileNotFoundError` if it is absent."""
-        if not self.exists(key):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), key)
-        with self._errors(key):
-            self._fs.rm_file(self._path(key))
-
     # Internals.
 
-    def _check_bucket(self) -> None:
-        """Once per backend, raise :class:`StoreError` if the bucket does not exist."""
-        if self._bucket_seen:
-            return
-        try:
-            with self._errors(None):
-                self._fs.call("GET", "b/{}", self._bucket, json_out=True)
-        except FileNotFoundError:
-            raise self._missing_bucket() from None
-        self._bucket_seen = True
+    def _head_object(self, bucket: str, name: str) -> None:
+        self._fs.call("GET", "b/{}/o/{}", bucket, name, json_out=True)
 
-    @contextlib.contextmanager
-    def _errors(self, key: str | None) -> Iterator[None]:
-        """Turn client errors into the backend contract's exceptions (see the module doc)."""
-        try:
-            yield
-        except Exception as error:
-            mapped = self._translate(error, key)
-            if mapped is None:
-                raise
-            raise mapped from error
+    def _head_bucket(self) -> None:
+        self._fs.call("GET", "b/{}", self._bucket, json_out=True)
 
-    def _translate(self, error: Exception, key: str | None) -> BaseException | None:
+    def _translate(
+        self, error: Exception, key: str | None, *, creating: bool
+    ) -> BaseException | None:
         """Return the exception to raise instead of *error*, or None to keep it."""
         if isinstance(error, FileExistsError):
             return None
@@ -232,13 +167,6 @@ class GCSBackend(FsspecBackend):
         if isinstance(status, int) and not isinstance(error, OSError):
             return OSError(errno.EIO, f"GCS answered HTTP {status} for bucket {self._bucket!r}")
         return None
-
-    def _missing_bucket(self) -> StoreError:
-        return BucketNotFoundError(
-            self._bucket,
-            f"GCS bucket {self._bucket!r} does not exist ({self.uri}); create it first, or "
-            "check the name and the endpoint (STORAGE_EMULATOR_HOST / endpoint_url)",
-        )
 
 
 def _one_request(data: bytes) -> int:

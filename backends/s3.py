@@ -29,19 +29,14 @@ What this backend adds to the generic :class:`FsspecBackend`:
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import os
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
-from pacha_sdk.backends._fsspec import FsspecBackend
-from pacha_sdk.backends.registry import split_scheme
-from pacha_sdk.exceptions import BucketNotFoundError, StoreError, StorePermissionError
-
-if TYPE_CHECKING:
-    from pacha_sdk.backends.base import Readable
+from pacha_sdk.backends._bucket import BucketBackend
+from pacha_sdk.exceptions import StoreError, StorePermissionError
 
 __all__ = ["S3Backend"]
 
@@ -79,7 +74,7 @@ _CREATE_CONFLICT = "ConditionalRequestConflict"
 _CREATE_ATTEMPTS = 3
 
 
-class S3Backend(FsspecBackend):
+class S3Backend(BucketBackend):
     """Objects under ``s3://bucket/prefix`` on S3 or any S3-compatible server.
 
     Args:
@@ -94,26 +89,8 @@ class S3Backend(FsspecBackend):
     """
 
     scheme: ClassVar[str | tuple[str, ...]] = ("s3", "s3a")
-
-    def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
-        scheme, rest = split_scheme(uri)
-        bucket, _, prefix = rest.strip("/").partition("/")
-        if "@" in bucket or ":" in bucket:  # never echo it: it may hold a secret
-            raise ValueError(
-                "S3 URIs cannot carry credentials (user:secret@bucket); "
-                "pass them in storage_options or the environment"
-            )
-        if not bucket:
-            raise ValueError(f"an S3 URI names a bucket, e.g. s3://bucket/prefix; got {uri!r}")
-        self._bucket = bucket
-        self._bucket_seen = False
-        root = f"{scheme}://{bucket}/{prefix.strip('/')}".rstrip("/")
-        super().__init__(root, storage_options=storage_options)
-
-    @property
-    def bucket(self) -> str:
-        """The bucket name."""
-        return self._bucket
+    store_name: ClassVar[str] = "S3"
+    endpoint_hint: ClassVar[str] = "endpoint_url / AWS_ENDPOINT_URL"
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """Open s3fs with caches off and bounded retries; return it and ``bucket/prefix``."""
@@ -156,16 +133,6 @@ class S3Backend(FsspecBackend):
         with self._errors(key):
             self._put(path, data, mode="overwrite")
 
-    def open_read(self, key: str) -> BinaryIO:
-        """Return a file reading *key* in ranged GETs (for large artifacts)."""
-        with self._errors(key):
-            return super().open_read(key)
-
-    def write_new_from(self, key: str, source: Readable) -> None:
-        """Create *key* from *source*, streamed; :class:`FileExistsError` if it exists."""
-        with self._errors(key, creating=True):
-            super().write_new_from(key, source)
-
     def list(self, prefix: str = "") -> list[str]:
         """Return the sorted keys under the folder *prefix*; a missing bucket raises.
 
@@ -187,50 +154,17 @@ class S3Backend(FsspecBackend):
             self._check_bucket()
         return sorted(key for key in keys if key and not key.endswith("/"))
 
-    def exists(self, key: str) -> bool:
-        """Return whether an object exists at *key* (one HEAD; errors are not hidden)."""
-        bucket, _, name = self._path(key).partition("/")
-        try:
-            with self._errors(key):
-                self._fs.call_s3("head_object", Bucket=bucket, Key=name)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def delete(self, key: str) -> None:
-        """Remove *key*; :class:`FileNotFoundError` if it is absent."""
-        if not self.exists(key):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), key)
-        with self._errors(key):
-            self._fs.rm_file(self._path(key))
-
     # Internals.
 
     def _put(self, path: str, data: bytes, *, mode: str) -> None:
         """One PUT for anything S3 takes in one request (multipart only above 5 GiB)."""
         self._fs.pipe_file(path, data, mode=mode, chunksize=SINGLE_PUT_LIMIT // 2 + 1)
 
-    def _check_bucket(self) -> None:
-        """Once per backend, raise :class:`StoreError` if the bucket does not exist."""
-        if self._bucket_seen:
-            return
-        try:
-            with self._errors(None):
-                self._fs.call_s3("head_bucket", Bucket=self._bucket)
-        except FileNotFoundError:
-            raise self._missing_bucket() from None
-        self._bucket_seen = True
+    def _head_object(self, bucket: str, name: str) -> None:
+        self._fs.call_s3("head_object", Bucket=bucket, Key=name)
 
-    @contextlib.contextmanager
-    def _errors(self, key: str | None, *, creating: bool = False) -> Iterator[None]:
-        """Turn client errors into the backend contract's exceptions (see the module doc)."""
-        try:
-            yield
-        except Exception as error:
-            mapped = self._translate(error, key, creating=creating)
-            if mapped is None:
-                raise
-            raise mapped from error
+    def _head_bucket(self) -> None:
+        self._fs.call_s3("head_bucket", Bucket=self._bucket)
 
     def _translate(
         self, error: Exception, key: str | None, *, creating: bool
@@ -270,13 +204,6 @@ class S3Backend(FsspecBackend):
         if isinstance(error, (boto.NoRegionError, boto.ParamValidationError)):
             return StoreError(f"S3 settings for {self.uri} are invalid: {self._redact(str(error))}")
         return None
-
-    def _missing_bucket(self) -> StoreError:
-        return BucketNotFoundError(
-            self._bucket,
-            f"S3 bucket {self._bucket!r} does not exist ({self.uri}); create it first, "
-            "or check the name and the endpoint (endpoint_url / AWS_ENDPOINT_URL)",
-        )
 
     def _redact(self, text: str) -> str:
         """Remove any credential value from *text*."""
