@@ -11,6 +11,7 @@
     table = pacha.read_metrics(run.run_id, uri="s3://bucket/exp")
 """
 
+from pacha_sdk._ranks import RankRecord
 from pacha_sdk._version import __version__
 from pacha_sdk.api import active_run, log_metric, log_metrics, run
 from pacha_sdk.artifacts import download_artifact, open_artifact
@@ -48,7 +49,14 @@ from pacha_sdk.models import (
     RunId,
     RunStatus,
 )
-from pacha_sdk.read import best_run, list_runs, load_run, metrics_dataset, read_metrics
+from pacha_sdk.read import (
+    best_run,
+    list_runs,
+    load_rank_records,
+    load_run,
+    metrics_dataset,
+    read_metrics,
+)
 from pacha_sdk.report import write_report
 from pacha_sdk.run import Run
 from pacha_sdk.sync import SyncReport, sync
@@ -77,6 +85,7 @@ __all__ = [
     "MetricTypeError",
     "NoActiveRunError",
     "PachaError",
+    "RankRecord",
     "RecipeReference",
     "RecipeVersion",
     "Run",
@@ -96,6 +105,7 @@ __all__ = [
     "gc",
     "lineage",
     "list_runs",
+    "load_rank_records",
     "load_run",
     "log_metric",
     "log_metrics",

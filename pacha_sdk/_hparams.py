@@ -7,7 +7,9 @@ loader) out. Both share the conversion rules here:
 
 * numpy / torch scalars and 0-d arrays become Python numbers (``.item()``);
 * tuples become lists, ``pathlib`` paths strings, enums their value;
-* nested mappings flatten to dotted keys (``optimizer.beta1``);
+* nested mappings flatten to dotted keys (``optimizer.beta1``); two keys
+  that flatten to the same name (``{"a.b": 1, "a": {"b": 2}}``) are refused
+  rather than one silently replacing the other;
 * ``None`` is left out of ``custom``;
 * numbers that would not survive JSON or pacha's ``i64``/``f64`` are refused
   (NaN, infinities, ints beyond 64 bits, decimals that are not exact floats).
@@ -32,6 +34,7 @@ _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _FLOAT_FIELDS = frozenset({"learning_rate", "weight_decay", "max_grad_norm"})
 _OPTIONAL_FIELDS = frozenset({"max_grad_norm", "warmup_steps"})
 _WHAT = "is not a JSON value (float, int, bool, str or a list of those)"
+_TWICE = "is given twice: a dotted key and a nested mapping flatten to the same name"
 
 
 def flatten(mapping: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
@@ -47,10 +50,11 @@ def flatten(mapping: Mapping[Any, Any], prefix: str = "") -> dict[str, Any]:
                 f"{prefix}{key!r}", value, "keys must be valid Unicode"
             )
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
+        inner = flatten(value, dotted + ".") if isinstance(value, Mapping) else {dotted: value}
+        for name, item in inner.items():
+            if name in flat:
+                raise InvalidHyperparameterError(name, item, _TWICE)
+            flat[name] = item
     return flat
 
 
@@ -151,9 +155,15 @@ def build_hyperparameters(
         )
     named: dict[str, Any] = {}
     custom: dict[str, HyperparamValue] = {}
+    seen: set[str] = set()
     for top_key, top_value in hparams.items():
         try:
-            for key, raw in flatten({top_key: top_value}).items():
+            flat = flatten({top_key: top_value})
+            for key, raw in flat.items():
+                if key in seen:
+                    raise InvalidHyperparameterError(key, raw, _TWICE)
+            seen.update(flat)
+            for key, raw in flat.items():
                 value = to_hparam_value(key, raw)
                 if key in Hyperparameters.NAMED:
                     named[key] = _named(key, value)

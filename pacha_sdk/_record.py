@@ -5,18 +5,27 @@ by the writer thread at every flush (a fresh heartbeat and the summary of
 latest values), whenever an artifact or input is added, and once more with
 the final status. One re-entrant lock orders those writes; after the final
 one, nothing else is written.
+
+A rank above 0 of a shared run (:mod:`pacha_sdk._ranks`) uses
+:class:`RankKeeper` instead: the same writes, at the same moments, of a
+:class:`~pacha_sdk._ranks.RankRecord` to ``runs/<id>/ranks/<rank>.json``;
+it never writes ``run.json``, which rank 0 owns.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pacha_sdk._layout import run_record_key
-from pacha_sdk.exceptions import StoreError
+from pacha_sdk._ranks import RankRecord, parse_rank_record, rank_record_key
+from pacha_sdk._version import __version__
+from pacha_sdk.exceptions import InvalidRecordError, StoreError
 from pacha_sdk.models import ExperimentRun, format_timestamp, utc_now
 
 if TYPE_CHECKING:
@@ -24,7 +33,7 @@ if TYPE_CHECKING:
     from pacha_sdk._writer import RetryPolicy
     from pacha_sdk.backends import Backend
 
-__all__ = ["RecordKeeper"]
+__all__ = ["RankKeeper", "RecordKeeper"]
 
 logger = logging.getLogger("pacha_sdk")
 
@@ -43,7 +52,7 @@ class RecordKeeper:
         self.last_error: BaseException | None = None
         self._backend = backend
         self._buffer = buffer
-        self._base_summary: dict[str, Any] = {}
+        self._base_summary: dict[str, float | None] = {}
 
     @property
     def key(self) -> str:
@@ -78,13 +87,17 @@ class RecordKeeper:
         value = self._base_summary[name]
         return math.nan if value is None else float(value)
 
-    def snapshot(self) -> ExperimentRun:
-        """A copy of the record with ``extra.summary`` filled from the flushed points."""
-        summary: dict[str, Any] = dict(self._base_summary)
+    def summary(self) -> dict[str, float | None]:
+        """Latest value of each flushed metric (non-finite ones as ``None``: strict JSON)."""
+        summary: dict[str, float | None] = dict(self._base_summary)
         for name, (_, value) in self._buffer.flushed_latest().items():
             summary[name] = value if math.isfinite(value) else None
+        return summary
+
+    def snapshot(self) -> ExperimentRun:
+        """A copy of the record with ``extra.summary`` filled from the flushed points."""
         record = self.record.model_copy(deep=True)
-        record.extra["summary"] = summary
+        record.extra["summary"] = dict(self.summary())
         return record
 
     def to_json(self) -> bytes:
@@ -143,3 +156,70 @@ class RecordKeeper:
                         return False
                     time.sleep(delay)
                     attempt += 1
+
+
+class RankKeeper(RecordKeeper):
+    """Holds a rank's view of a shared run and writes it as ``runs/<id>/ranks/<rank>.json``.
+
+    The run's record stays in memory (status, summary, error); what is
+    written is the small :class:`RankRecord` built from it.
+    """
+
+    def __init__(
+        self,
+        record: ExperimentRun,
+        backend: Backend,
+        buffer: MetricBuffer,
+        *,
+        rank: int,
+        world_size: int | None,
+    ) -> None:
+        super().__init__(record, backend, buffer)
+        self.rank = rank
+        self._world_size = world_size
+        self._hostname = socket.gethostname()
+
+    @property
+    def key(self) -> str:
+        """The rank record's key in the store."""
+        return rank_record_key(self.record.run_id, self.rank)
+
+    def attach_stored(self, *, keep_stored_hparams: bool) -> None:
+        """Continue this rank's own earlier record, if any (its summary); never read run.json."""
+        try:
+            data = self._backend.read_bytes(self.key)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise StoreError(f"could not read {self._backend.uri}/{self.key}: {error}") from error
+        try:
+            stored = parse_rank_record(data, f"{self._backend.uri}/{self.key}")
+        except InvalidRecordError as error:
+            logger.warning("pacha: %s; rank %d starts a new record", error, self.rank)
+            return
+        self._base_summary = dict(stored.summary)
+
+    def to_json(self) -> bytes:
+        """The rank record as JSON bytes, with a fresh heartbeat."""
+        beat = utc_now()
+        run = self.record
+        trace = run.extra.get("traceback")
+        flush_interval = run.extra.get("flush_interval")
+        rank_record = RankRecord(
+            run_id=run.run_id,
+            rank=self.rank,
+            status=run.status,
+            error_message=run.error_message,
+            traceback=trace if isinstance(trace, str) else None,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            heartbeat_at=beat,
+            flush_interval=float(flush_interval) if isinstance(flush_interval, float) else 5.0,
+            summary=self.summary(),
+            hostname=self._hostname,
+            pid=os.getpid(),
+            world_size=self._world_size,
+            log_uri=run.log_uri,
+            sdk_version=__version__,
+        )
+        return rank_record.model_dump_json(indent=2).encode("utf-8")

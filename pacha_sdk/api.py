@@ -32,7 +32,7 @@ def run(
     flush_interval: float = DEFAULT_FLUSH_INTERVAL,
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    rank: int = 0,
+    rank: int | None = None,
     system_metrics: bool | float = True,
     capture_output: bool = False,
     env_vars: Iterable[str] | None = None,
@@ -57,12 +57,18 @@ def run(
         name: a display name.
         tags: a ``{name: value}`` mapping, or a list of names.
         recipe: the :class:`RecipeReference` the run follows.
-        run_id: attach to this run id (resume, or another rank of one job).
+        run_id: attach to this run id (resume, or another rank of one job);
+            default ``$PACHA_RUN_ID`` for a run not nested in another, so
+            every rank of a torchrun or SLURM job logs into one run.
         flush_interval: seconds between flushes: the most points a killed
             process can lose, and the heartbeat period.
         flush_rows: buffered points that trigger an early flush.
         close_timeout: seconds the end of the run waits for its last writes.
-        rank: this process's rank in distributed training (the ``rank`` column).
+        rank: this process's rank in distributed training (the ``rank``
+            column); default ``$RANK``, else ``$SLURM_PROCID``, else 0. Rank 0
+            owns ``run.json``; a rank above 0 of a shared run keeps its own
+            record in ``runs/<id>/ranks/<rank>.json``
+            (:func:`pacha_sdk.load_rank_records`).
         system_metrics: log ``system/*`` metrics (CPU, memory, GPUs) every 10 s,
             the first one interval in; a number of seconds sets the interval,
             ``False`` turns it off.

@@ -49,6 +49,8 @@ __all__ = [
 
 CHUNK_SIZE = 4 * 1024 * 1024
 """Bytes read, hashed and written at a time."""
+MAX_FILE_NAME_BYTES = 200
+"""Longest name :func:`download_artifact` uses as a file name (its temp file adds 22 bytes)."""
 
 _HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -269,9 +271,14 @@ def download_artifact(
 
 
 def _file_name(ref_or_hash: ArtifactReference | str) -> str:
-    """The last segment of an artifact's name if it is a usable file name, else its hash."""
+    """The last segment of an artifact's name if it is a usable file name, else its hash.
+
+    Names longer than :data:`MAX_FILE_NAME_BYTES` fall back to the hash too:
+    most filesystems refuse names over 255 bytes.
+    """
     if isinstance(ref_or_hash, ArtifactReference):
         last = ref_or_hash.name.replace("\\", "/").rsplit("/", 1)[-1]
-        if last not in ("", ".", "..") and "\x00" not in last:
+        usable = last not in ("", ".", "..") and "\x00" not in last
+        if usable and len(last.encode("utf-8")) <= MAX_FILE_NAME_BYTES:
             return last
     return content_hash_of(ref_or_hash)

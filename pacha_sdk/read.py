@@ -23,6 +23,12 @@ from pacha_sdk._layout import (
     run_id_from_record_key,
     run_record_key,
 )
+from pacha_sdk._ranks import (
+    RankRecord,
+    parse_rank_record,
+    rank_from_record_key,
+    rank_records_prefix,
+)
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError, StoreError
@@ -32,7 +38,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-__all__ = ["best_run", "list_runs", "load_run", "metrics_dataset", "parse_record", "read_metrics"]
+__all__ = [
+    "best_run",
+    "list_runs",
+    "load_rank_records",
+    "load_run",
+    "metrics_dataset",
+    "parse_record",
+    "read_metrics",
+]
 
 _READ_THREADS = 16
 
@@ -85,6 +99,50 @@ def load_run(
     tells (heartbeat older than 3 flush intervals).
     """
     return _load(_backend(uri, storage_options), RunId(run_id))
+
+
+def _load_rank(backend: Backend, key: str, rank: int) -> RankRecord | None:
+    """One rank record; ``None`` (with a warning) if it vanished or cannot be read as one."""
+    try:
+        with _reading(backend, key):
+            data = backend.read_bytes(key)
+    except FileNotFoundError:
+        return None
+    try:
+        record = parse_rank_record(data, f"{backend.uri}/{key}")
+    except InvalidRecordError as error:
+        warnings.warn(f"pacha: skipping rank {rank}: {error}", stacklevel=3)
+        return None
+    if record.rank != rank:
+        warnings.warn(
+            f"pacha: skipping {backend.uri}/{key}: it says rank {record.rank}", stacklevel=3
+        )
+        return None
+    return record
+
+
+def load_rank_records(
+    run_id: str, *, uri: str | None = None, storage_options: Mapping[str, Any] | None = None
+) -> list[RankRecord]:
+    """The records of the ranks above 0 of a distributed run, by rank.
+
+    Rank 0's record is the run's own (:func:`load_run`); each other rank
+    keeps its status, error, heartbeat and summary in
+    ``runs/<id>/ranks/<rank>.json``. A run logged by one process has none
+    (an empty list). A rank record that cannot be parsed is skipped with a
+    warning. Raises :class:`RunNotFoundError` if the store has neither the
+    run's record nor any rank record.
+    """
+    backend = _backend(uri, storage_options)
+    rid = RunId(run_id)
+    prefix = rank_records_prefix(rid)
+    with _reading(backend, prefix):
+        keys = backend.list(prefix)
+        if not keys and not backend.exists(run_record_key(rid)):
+            raise RunNotFoundError(str(rid), backend.uri)
+    ranked = [(rank, key) for key in keys if (rank := rank_from_record_key(rid, key)) is not None]
+    records = [_load_rank(backend, key, rank) for rank, key in sorted(ranked)]
+    return [record for record in records if record is not None]
 
 
 def _status_set(

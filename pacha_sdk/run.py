@@ -6,7 +6,8 @@ finished) that is also a context manager; ``pacha.run(...)`` and
 appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic. A
 background :class:`~pacha_sdk._writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
-flush.
+flush. In distributed training every rank opens a ``Run`` with the same id;
+ranks above 0 keep their own record instead (see :mod:`pacha_sdk._ranks`).
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk import _context, _signals
+from pacha_sdk import _context, _ranks, _signals
 from pacha_sdk._buffer import FIELDS, MetricBuffer
 from pacha_sdk._capture import OutputCapture, output_log_key
 from pacha_sdk._coerce import MAX_STEP, check_seconds, coerce_step, coerce_value
 from pacha_sdk._environment import capture_context, check_env_vars
 from pacha_sdk._hparams import build_hyperparameters
 from pacha_sdk._names import check_display_name, json_text, tags_dict
-from pacha_sdk._record import RecordKeeper
+from pacha_sdk._record import RankKeeper, RecordKeeper
 from pacha_sdk._system_metrics import SystemMetricsSampler, sampling_interval
 from pacha_sdk._version import __version__
 from pacha_sdk._writer import MetricWriter, RetryPolicy
@@ -109,7 +110,7 @@ class Run:
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         flush_rows: int = DEFAULT_FLUSH_ROWS,
         close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-        rank: int = 0,
+        rank: int | None = None,
         spool_dir: str | None = None,
         lenient_hparams: bool = False,
         system_metrics: bool | float = True,
@@ -120,8 +121,9 @@ class Run:
         check_seconds("close_timeout", close_timeout)
         if isinstance(flush_rows, bool) or not isinstance(flush_rows, int) or flush_rows < 1:
             raise ValueError(f"flush_rows must be a positive int, got {flush_rows!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < 2**31:
-            raise ValueError(f"rank must be a non-negative int, got {rank!r}")
+        parent = _context.current_run()
+        shared_id = _ranks.resolve_run_id(run_id, nested=parent is not None)
+        rank = _ranks.resolve_rank(rank)
         if recipe is not None and not isinstance(recipe, RecipeReference):
             raise TypeError(f"recipe must be a pacha.RecipeReference, got {recipe!r}")
         if not isinstance(capture_output, bool):
@@ -132,7 +134,6 @@ class Run:
         hyperparameters = build_hyperparameters(hparams, lenient=lenient_hparams)
         self._explicit_hparams = hparams is not None
         self._backend: Backend = get_backend(resolve_uri(uri), storage_options=storage_options)
-        parent = _context.current_run()
         extra: dict[str, Any] = {
             "flush_interval": float(flush_interval),
             "sdk_version": __version__,
@@ -143,13 +144,19 @@ class Run:
             extra["tags"] = tags_dict(tags)
         if parent is not None:
             extra["parent_run_id"] = str(parent.run_id)
+        world_size = _ranks.world_size() if shared_id is not None else None
+        if world_size is not None and rank == 0:
+            extra["world_size"] = world_size
         record = ExperimentRun(
-            run_id=RunId(run_id) if run_id is not None else RunId.new(),
+            run_id=shared_id if shared_id is not None else RunId.new(),
             recipe=recipe,
             hyperparameters=hyperparameters,
             extra=extra,
         )
-        self._attach = run_id is not None
+        self._attach = shared_id is not None
+        self._writes_rank_record = shared_id is not None and rank > 0
+        if rank > 0 and shared_id is None and parent is None:
+            _ranks.warn_unshared_rank(rank)
         self._flush_interval = float(flush_interval)
         self._flush_rows = flush_rows
         self._close_timeout = float(close_timeout)
@@ -159,7 +166,11 @@ class Run:
         self._finishing = False
         self._lifecycle = threading.RLock()
         self._buffer = MetricBuffer()
-        self._keeper = RecordKeeper(record, self._backend, self._buffer)
+        self._keeper = (
+            RankKeeper(record, self._backend, self._buffer, rank=rank, world_size=world_size)
+            if self._writes_rank_record
+            else RecordKeeper(record, self._backend, self._buffer)
+        )
         self._rows = self._buffer.rows
         self._max_slots = FIELDS * max(BACKLOG_FLUSHES * flush_rows, 10_000)
         self._backpressure_noted = False
@@ -190,6 +201,19 @@ class Run:
     def uri(self) -> str:
         """The root URI of the store this run writes to."""
         return self._backend.uri
+
+    @property
+    def rank(self) -> int:
+        """This process's rank in distributed training (0 otherwise): the ``rank`` column."""
+        return self._rank
+
+    @property
+    def owns_record(self) -> bool:
+        """Whether this process writes ``run.json``: rank 0, or any run not shared by id.
+
+        A rank above 0 of a shared run writes ``runs/<id>/ranks/<rank>.json`` instead.
+        """
+        return not self._writes_rank_record
 
     @property
     def name(self) -> str | None:
@@ -351,9 +375,16 @@ class Run:
         :class:`ArtifactReference` is appended to the run's ``artifacts``.
         *name* defaults to the file's name (required for bytes). Unlike
         metrics, a store that fails here raises :class:`StoreError`: the
-        artifact is not stored.
+        artifact is not stored. In distributed training only rank 0, which
+        owns the run's record, logs artifacts; other ranks get
+        :class:`RunStateError`.
         """
         self._require_running("log_artifact")
+        if self._writes_rank_record:
+            raise RunStateError(
+                f"rank {self._rank} of run {self.run_id} cannot log artifacts: "
+                "rank 0 owns the run's record; log them from rank 0"
+            )
         ref = store_artifact(self._backend, path_or_bytes, artifact_type=artifact_type, name=name)
         with self._keeper.lock:
             if ref not in self._record.artifacts:
@@ -365,9 +396,12 @@ class Run:
         """Record that this run consumed an artifact, for :func:`pacha_sdk.lineage`.
 
         The entry goes to ``extra.inputs`` (once per content hash); a bare hash
-        records no name or type.
+        records no name or type. In distributed training rank 0 records the
+        run's inputs; on other ranks (which run the same code) this does nothing.
         """
         self._require_running("use_artifact")
+        if self._writes_rank_record:
+            return
         with self._keeper.lock:
             if add_input(self._record, ref_or_hash):
                 self._keeper.write_soon()
@@ -383,7 +417,7 @@ class Run:
             self._sampler.start()
         if self._capture_output:
             try:
-                self._output = OutputCapture(self._backend, output_log_key(self.run_id)).start()
+                self._output = OutputCapture(self._backend, self._output_key).start()
             except OSError as error:
                 logger.warning("pacha: console capture is off for run %s: %s", self.run_id, error)
 
@@ -396,14 +430,22 @@ class Run:
             if self._output is not None:
                 self._output.stop()
 
+    @property
+    def _output_key(self) -> str:
+        """Where captured console output goes: beside the run's or this rank's record."""
+        if self._writes_rank_record:
+            return _ranks.rank_log_key(self.run_id, self._rank)
+        return output_log_key(self.run_id)
+
     # Lifecycle.
 
     def start(self) -> Run:
         """Start the run: write ``run.json`` as ``running`` and start the writer.
 
         With ``run_id`` of a stored run, attaches to it (resume, or another
-        rank of the same job). Raises :class:`StoreError` if the store cannot
-        be written, so a wrong URI or credential fails fast.
+        rank of the same job); a rank above 0 writes its own rank record
+        instead of ``run.json``. Raises :class:`StoreError` if the store
+        cannot be written, so a wrong URI or credential fails fast.
         """
         with self._lifecycle:
             if self._state is not _State.PENDING:
@@ -411,9 +453,10 @@ class Run:
             if self._attach:
                 self._keeper.attach_stored(keep_stored_hparams=not self._explicit_hparams)
             with self._keeper.lock:
-                capture_context(self._record, env_vars=self._env_vars)
+                if not self._writes_rank_record:  # rank 0 records the job's context
+                    capture_context(self._record, env_vars=self._env_vars)
                 if self._capture_output:
-                    self._record.log_uri = f"{self.uri}/{output_log_key(self.run_id)}"
+                    self._record.log_uri = f"{self.uri}/{self._output_key}"
                 self._record.start()
                 self._keeper.write()
             writer_id = secrets.token_hex(8)

@@ -59,7 +59,7 @@ def track(
     flush_interval: float = DEFAULT_FLUSH_INTERVAL,
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    rank: int = 0,
+    rank: int | None = None,
     system_metrics: bool | float = True,
     capture_output: bool = False,
     env_vars: Iterable[str] | None = None,
@@ -79,7 +79,7 @@ def track(
     flush_interval: float = DEFAULT_FLUSH_INTERVAL,
     flush_rows: int = DEFAULT_FLUSH_ROWS,
     close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    rank: int = 0,
+    rank: int | None = None,
     system_metrics: bool | float = True,
     capture_output: bool = False,
     env_vars: Iterable[str] | None = None,
@@ -90,7 +90,9 @@ def track(
 
     Inside the function, :func:`pacha_sdk.log_metric` logs to the call's run
     and :func:`pacha_sdk.active_run` returns it. The run's name defaults to
-    the function's qualified name. Keywords are those of :func:`pacha_sdk.run`.
+    the function's qualified name. Keywords are those of :func:`pacha_sdk.run`;
+    as there, an outermost call attaches to ``$PACHA_RUN_ID`` when it is set
+    and *rank* defaults to ``$RANK`` / ``$SLURM_PROCID`` (distributed training).
     """
     options: dict[str, Any] = {
         "uri": uri,

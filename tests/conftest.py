@@ -9,6 +9,10 @@ import pytest
 _CLOUD_VARIABLES = (
     "PACHA_URI",
     "PACHA_RUN_ID",
+    "RANK",
+    "SLURM_PROCID",
+    "WORLD_SIZE",
+    "SLURM_NTASKS",
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_S3",
