@@ -178,7 +178,7 @@ def main() -> None:
             [
                 f"peak RSS above baseline, {args.big_points:,} points",
                 f"{rss:.0f} MiB",
-                f"ceiling 200 MiB; {args.big_points / elapsed / 1e6:.2f} M points/s; "
+                f"ceiling 256 MiB; {args.big_points / elapsed / 1e6:.2f} M points/s; "
                 f"{stored:,} stored",
             ],
         ],
