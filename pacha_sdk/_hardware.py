@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import psutil
-
 from pacha_sdk.models import HardwareInfo
 
 __all__ = ["GPU_TIMEOUT", "GpuInfo", "capture_hardware", "cpu_model", "detect_gpus", "nvml"]
@@ -131,6 +129,8 @@ def _within(timeout: float, function: Callable[[], _T | None]) -> _T | None:
 
 def capture_hardware() -> HardwareInfo:
     """Return the :class:`HardwareInfo` of this machine; unknown fields stay ``None``."""
+    import psutil  # at run start, not at `import pacha_sdk`
+
     try:
         ram_gb: int | None = round(psutil.virtual_memory().total / 1024**3)
     except (OSError, RuntimeError):

@@ -34,7 +34,7 @@ INPUTS_KEY = "inputs"
 class Lineage(BaseModel):
     """Where one artifact came from and where it went, as lists of run ids (oldest first)."""
 
-    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True, defer_build=True)
 
     content_hash: str
     """The artifact's BLAKE3 hex digest."""
