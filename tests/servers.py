@@ -339,7 +339,7 @@ class SeaweedFS:
 
     def client(self, endpoint_url: str | None = None, **overrides: Any) -> Any:
         """Return a boto3 S3 client for the server (for setup, never for the code under test)."""
-        import boto3  # type: ignore[import-untyped]
+        import boto3
         from botocore.config import Config  # type: ignore[import-untyped]
 
         with isolated_cloud_env():
