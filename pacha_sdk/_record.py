@@ -63,12 +63,9 @@ class RecordKeeper:
         """Take over the stored record of this run id, if there is one (resume, other ranks)."""
         from pacha_sdk.read import parse_record
 
-        try:
-            data = self._backend.read_bytes(self.key)
-        except FileNotFoundError:
+        data = self._read_stored()
+        if data is None:
             return
-        except OSError as error:
-            raise StoreError(f"could not read {self._backend.uri}/{self.key}: {error}") from error
         stored = parse_record(data, f"{self._backend.uri}/{self.key}")
         mine = self.record
         stored.extra.update({k: v for k, v in mine.extra.items() if k != "parent_run_id"})
@@ -79,6 +76,15 @@ class RecordKeeper:
         stored.error_message = None
         self._base_summary = dict(stored.summary)
         self.record = stored
+
+    def _read_stored(self) -> bytes | None:
+        """The bytes stored at :attr:`key`, or ``None`` if there are none yet."""
+        try:
+            return self._backend.read_bytes(self.key)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StoreError(f"could not read {self._backend.uri}/{self.key}: {error}") from error
 
     def stored_latest(self, name: str) -> float | None:
         """The latest value of *name* in the record this run attached to, if any."""
@@ -186,12 +192,9 @@ class RankKeeper(RecordKeeper):
 
     def attach_stored(self, *, keep_stored_hparams: bool) -> None:
         """Continue this rank's own earlier record, if any (its summary); never read run.json."""
-        try:
-            data = self._backend.read_bytes(self.key)
-        except FileNotFoundError:
+        data = self._read_stored()
+        if data is None:
             return
-        except OSError as error:
-            raise StoreError(f"could not read {self._backend.uri}/{self.key}: {error}") from error
         try:
             stored = parse_rank_record(data, f"{self._backend.uri}/{self.key}")
         except InvalidRecordError as error:
