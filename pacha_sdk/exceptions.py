@@ -13,6 +13,9 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── NoActiveRunError (RuntimeError)        module-level logging outside a run
     ├── RunStateError (RuntimeError)           e.g. logging to a finished run
     ├── RunNotFoundError (LookupError)
+    ├── AmbiguousRunIdError (LookupError)      a short id prefix matching several runs*
+    ├── MetricNotFoundError (LookupError)      a chart of a metric no run has*
+    ├── ExtraNotInstalledError (ImportError)   a feature's optional extra is missing*
     ├── ArtifactNotFoundError (LookupError)    no blob with this hash in the store
     ├── ArtifactCorruptedError (ValueError)    a blob whose content does not match its hash
     ├── UnknownSchemeError (ValueError)        no backend for a URI scheme
@@ -25,6 +28,9 @@ A :class:`StoreError` is permanent: retrying will not help until someone
 fixes the store or the settings. Transient failures (connection refused,
 HTTP 5xx, throttling) stay plain :class:`OSError` inside the SDK, where
 the writer retries them.
+
+(* defined beside the code that raises them: ``pacha_sdk.maintenance`` and
+``pacha_sdk.charts``; all are exported from ``pacha_sdk``.)
 
 Each message is built from the offending value, so the user sees what was
 wrong without a debugger.
