@@ -9,13 +9,22 @@
             run.log_metric("loss", 1 / (step + 1), step)
 
     table = pacha.read_metrics(run.run_id, uri="s3://bucket/exp")
+
+Only the exceptions load with the package; every other public name is
+imported on first use (PEP 562), so ``import pacha_sdk`` costs a few
+milliseconds in code that merely might log: pydantic, the models and the
+run machinery load with the first ``pacha.run``, pyarrow with the first
+flush or read.
 """
 
-from pacha_sdk._ranks import RankRecord
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from pacha_sdk._version import __version__
-from pacha_sdk.api import active_run, log_metric, log_metrics, run
-from pacha_sdk.artifacts import download_artifact, open_artifact
-from pacha_sdk.charts import ExtraNotInstalledError, MetricNotFoundError, plot_metric
 from pacha_sdk.exceptions import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
@@ -35,32 +44,148 @@ from pacha_sdk.exceptions import (
     UnknownSchemeError,
     UnsafeNameError,
 )
-from pacha_sdk.lineage import Lineage, lineage
-from pacha_sdk.maintenance import AmbiguousRunIdError, GcReport, gc, reap, resolve_run_id
-from pacha_sdk.models import (
-    ArtifactReference,
-    ExperimentRun,
-    HardwareInfo,
-    Hyperparameters,
-    HyperparamValue,
-    MetricRecord,
-    RecipeReference,
-    RecipeVersion,
-    RunId,
-    RunStatus,
-)
-from pacha_sdk.read import (
-    best_run,
-    list_runs,
-    load_rank_records,
-    load_run,
-    metrics_dataset,
-    read_metrics,
-)
-from pacha_sdk.report import write_report
-from pacha_sdk.run import Run
-from pacha_sdk.sync import SyncReport, sync
-from pacha_sdk.track import track
+
+if TYPE_CHECKING:
+    from pacha_sdk._ranks import (
+        RankRecord,
+    )
+    from pacha_sdk.api import (
+        active_run,
+        log_metric,
+        log_metrics,
+        run,
+    )
+    from pacha_sdk.artifacts import (
+        download_artifact,
+        open_artifact,
+    )
+    from pacha_sdk.charts import (
+        ExtraNotInstalledError,
+        MetricNotFoundError,
+        plot_metric,
+    )
+    from pacha_sdk.lineage import (
+        Lineage,
+        lineage,
+    )
+    from pacha_sdk.maintenance import (
+        AmbiguousRunIdError,
+        GcReport,
+        gc,
+        reap,
+        resolve_run_id,
+    )
+    from pacha_sdk.models import (
+        ArtifactReference,
+        ExperimentRun,
+        HardwareInfo,
+        Hyperparameters,
+        HyperparamValue,
+        MetricRecord,
+        RecipeReference,
+        RecipeVersion,
+        RunId,
+        RunStatus,
+    )
+    from pacha_sdk.read import (
+        best_run,
+        list_runs,
+        load_rank_records,
+        load_run,
+        metrics_dataset,
+        read_metrics,
+    )
+    from pacha_sdk.report import (
+        write_report,
+    )
+    from pacha_sdk.run import (
+        Run,
+    )
+    from pacha_sdk.sync import (
+        SyncReport,
+        sync,
+    )
+    from pacha_sdk.track import (
+        track,
+    )
+
+_LAZY: dict[str, str] = {
+    "AmbiguousRunIdError": "pacha_sdk.maintenance",
+    "ArtifactReference": "pacha_sdk.models",
+    "ExperimentRun": "pacha_sdk.models",
+    "ExtraNotInstalledError": "pacha_sdk.charts",
+    "GcReport": "pacha_sdk.maintenance",
+    "HardwareInfo": "pacha_sdk.models",
+    "HyperparamValue": "pacha_sdk.models",
+    "Hyperparameters": "pacha_sdk.models",
+    "Lineage": "pacha_sdk.lineage",
+    "MetricNotFoundError": "pacha_sdk.charts",
+    "MetricRecord": "pacha_sdk.models",
+    "RankRecord": "pacha_sdk._ranks",
+    "RecipeReference": "pacha_sdk.models",
+    "RecipeVersion": "pacha_sdk.models",
+    "Run": "pacha_sdk.run",
+    "RunId": "pacha_sdk.models",
+    "RunStatus": "pacha_sdk.models",
+    "SyncReport": "pacha_sdk.sync",
+    "active_run": "pacha_sdk.api",
+    "best_run": "pacha_sdk.read",
+    "download_artifact": "pacha_sdk.artifacts",
+    "gc": "pacha_sdk.maintenance",
+    "lineage": "pacha_sdk.lineage",
+    "list_runs": "pacha_sdk.read",
+    "load_rank_records": "pacha_sdk.read",
+    "load_run": "pacha_sdk.read",
+    "log_metric": "pacha_sdk.api",
+    "log_metrics": "pacha_sdk.api",
+    "metrics_dataset": "pacha_sdk.read",
+    "open_artifact": "pacha_sdk.artifacts",
+    "plot_metric": "pacha_sdk.charts",
+    "read_metrics": "pacha_sdk.read",
+    "reap": "pacha_sdk.maintenance",
+    "resolve_run_id": "pacha_sdk.maintenance",
+    "run": "pacha_sdk.api",
+    "sync": "pacha_sdk.sync",
+    "track": "pacha_sdk.track",
+    "write_report": "pacha_sdk.report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use and keep it (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pacha_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``pacha.run`` the function when the submodule ``pacha_sdk.run`` loads.
+
+    Importing a submodule sets it as an attribute of its package; four public
+    functions share their names with submodules (``run``, ``track``, ``sync``,
+    ``lineage``), and that attribute must stay the function, as it would if
+    everything were imported eagerly. The submodules stay in ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (
+            name in _LAZY
+            and isinstance(value, types.ModuleType)
+            and value.__name__ == f"{__name__}.{name}"
+        ):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "AmbiguousRunIdError",

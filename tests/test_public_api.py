@@ -75,3 +75,22 @@ def test_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("pacha_sdk").joinpath("py.typed").is_file()
+
+
+def test_import_is_light_and_loads_names_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pacha_sdk as pacha\n"
+        "heavy = {'pydantic', 'pyarrow', 'psutil', 's3fs', 'gcsfs', 'rich'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "import pacha_sdk.run, pacha_sdk.track, pacha_sdk.sync, pacha_sdk.lineage\n"
+        "assert callable(pacha.run) and pacha.run.__module__ == 'pacha_sdk.api'\n"
+        "assert pacha.track.__module__ == 'pacha_sdk.track'\n"
+        "assert pacha.sync.__module__ == 'pacha_sdk.sync'\n"
+        "assert pacha.lineage.__module__ == 'pacha_sdk.lineage'\n"
+        "assert pacha.Run.__module__ == 'pacha_sdk.run'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
