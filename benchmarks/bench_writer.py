@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 from _common import best_of, machine, print_table
 
 import pacha_sdk as pacha
-from pacha_sdk._parts import build_part, latest_points, part_bytes
 from pacha_sdk.backends import get_backend
+from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
 
 NAMES = [f"metric_{i}" for i in range(10)]
 RUN_ID = "0ec1bce8-6217-49a2-90c9-00a8a962b2c5"

@@ -46,35 +46,6 @@ from pacha_sdk.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from pacha_sdk._ranks import (
-        RankRecord,
-    )
-    from pacha_sdk.api import (
-        active_run,
-        log_metric,
-        log_metrics,
-        run,
-    )
-    from pacha_sdk.artifacts import (
-        download_artifact,
-        open_artifact,
-    )
-    from pacha_sdk.charts import (
-        ExtraNotInstalledError,
-        MetricNotFoundError,
-        plot_metric,
-    )
-    from pacha_sdk.lineage import (
-        Lineage,
-        lineage,
-    )
-    from pacha_sdk.maintenance import (
-        AmbiguousRunIdError,
-        GcReport,
-        gc,
-        reap,
-        resolve_run_id,
-    )
     from pacha_sdk.models import (
         ArtifactReference,
         ExperimentRun,
@@ -87,7 +58,22 @@ if TYPE_CHECKING:
         RunId,
         RunStatus,
     )
-    from pacha_sdk.read import (
+    from pacha_sdk.query.artifacts import (
+        download_artifact,
+        open_artifact,
+    )
+    from pacha_sdk.query.lineage import (
+        Lineage,
+        lineage,
+    )
+    from pacha_sdk.query.maintenance import (
+        AmbiguousRunIdError,
+        GcReport,
+        gc,
+        reap,
+        resolve_run_id,
+    )
+    from pacha_sdk.query.read import (
         best_run,
         list_runs,
         load_rank_records,
@@ -95,59 +81,73 @@ if TYPE_CHECKING:
         metrics_dataset,
         read_metrics,
     )
-    from pacha_sdk.report import (
-        write_report,
-    )
-    from pacha_sdk.run import (
-        Run,
-    )
-    from pacha_sdk.sync import (
+    from pacha_sdk.storage.sync import (
         SyncReport,
         sync,
     )
-    from pacha_sdk.track import (
+    from pacha_sdk.tracking._ranks import (
+        RankRecord,
+    )
+    from pacha_sdk.tracking.api import (
+        active_run,
+        log_metric,
+        log_metrics,
+        run,
+    )
+    from pacha_sdk.tracking.run import (
+        Run,
+    )
+    from pacha_sdk.tracking.track import (
         track,
+    )
+    from pacha_sdk.views.charts import (
+        ExtraNotInstalledError,
+        MetricNotFoundError,
+        plot_metric,
+    )
+    from pacha_sdk.views.report import (
+        write_report,
     )
 
 _LAZY: dict[str, str] = {
-    "AmbiguousRunIdError": "pacha_sdk.maintenance",
+    "AmbiguousRunIdError": "pacha_sdk.query.maintenance",
     "ArtifactReference": "pacha_sdk.models",
     "ExperimentRun": "pacha_sdk.models",
-    "ExtraNotInstalledError": "pacha_sdk.charts",
-    "GcReport": "pacha_sdk.maintenance",
+    "ExtraNotInstalledError": "pacha_sdk.views.charts",
+    "GcReport": "pacha_sdk.query.maintenance",
     "HardwareInfo": "pacha_sdk.models",
     "HyperparamValue": "pacha_sdk.models",
     "Hyperparameters": "pacha_sdk.models",
-    "Lineage": "pacha_sdk.lineage",
-    "MetricNotFoundError": "pacha_sdk.charts",
+    "Lineage": "pacha_sdk.query.lineage",
+    "MetricNotFoundError": "pacha_sdk.views.charts",
     "MetricRecord": "pacha_sdk.models",
-    "RankRecord": "pacha_sdk._ranks",
+    "RankRecord": "pacha_sdk.tracking._ranks",
     "RecipeReference": "pacha_sdk.models",
     "RecipeVersion": "pacha_sdk.models",
-    "Run": "pacha_sdk.run",
+    "Run": "pacha_sdk.tracking.run",
     "RunId": "pacha_sdk.models",
     "RunStatus": "pacha_sdk.models",
-    "SyncReport": "pacha_sdk.sync",
-    "active_run": "pacha_sdk.api",
-    "best_run": "pacha_sdk.read",
-    "download_artifact": "pacha_sdk.artifacts",
-    "gc": "pacha_sdk.maintenance",
-    "lineage": "pacha_sdk.lineage",
-    "list_runs": "pacha_sdk.read",
-    "load_rank_records": "pacha_sdk.read",
-    "load_run": "pacha_sdk.read",
-    "log_metric": "pacha_sdk.api",
-    "log_metrics": "pacha_sdk.api",
-    "metrics_dataset": "pacha_sdk.read",
-    "open_artifact": "pacha_sdk.artifacts",
-    "plot_metric": "pacha_sdk.charts",
-    "read_metrics": "pacha_sdk.read",
-    "reap": "pacha_sdk.maintenance",
-    "resolve_run_id": "pacha_sdk.maintenance",
-    "run": "pacha_sdk.api",
-    "sync": "pacha_sdk.sync",
-    "track": "pacha_sdk.track",
-    "write_report": "pacha_sdk.report",
+    "SyncReport": "pacha_sdk.storage.sync",
+    "active_run": "pacha_sdk.tracking.api",
+    "best_run": "pacha_sdk.query.read",
+    "download_artifact": "pacha_sdk.query.artifacts",
+    "gc": "pacha_sdk.query.maintenance",
+    "lineage": "pacha_sdk.query.lineage",
+    "list_runs": "pacha_sdk.query.read",
+    "load_rank_records": "pacha_sdk.query.read",
+    "load_run": "pacha_sdk.query.read",
+    "log_metric": "pacha_sdk.tracking.api",
+    "log_metrics": "pacha_sdk.tracking.api",
+    "metrics_dataset": "pacha_sdk.query.read",
+    "open_artifact": "pacha_sdk.query.artifacts",
+    "plot_metric": "pacha_sdk.views.charts",
+    "read_metrics": "pacha_sdk.query.read",
+    "reap": "pacha_sdk.query.maintenance",
+    "resolve_run_id": "pacha_sdk.query.maintenance",
+    "run": "pacha_sdk.tracking.api",
+    "sync": "pacha_sdk.storage.sync",
+    "track": "pacha_sdk.tracking.track",
+    "write_report": "pacha_sdk.views.report",
 }
 
 
@@ -166,7 +166,7 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``pacha.run`` the function when the submodule ``pacha_sdk.run`` loads.
+    """Keeps ``pacha.run`` the function when the submodule ``pacha_sdk.tracking.run`` loads.
 
     Importing a submodule sets it as an attribute of its package; four public
     functions share their names with submodules (``run``, ``track``, ``sync``,

@@ -29,8 +29,8 @@ fixes the store or the settings. Transient failures (connection refused,
 HTTP 5xx, throttling) stay plain :class:`OSError` inside the SDK, where
 the writer retries them.
 
-(* defined beside the code that raises them: ``pacha_sdk.maintenance`` and
-``pacha_sdk.charts``; all are exported from ``pacha_sdk``.)
+(* defined beside the code that raises them: ``pacha_sdk.query.maintenance`` and
+``pacha_sdk.views.charts``; all are exported from ``pacha_sdk``.)
 
 Each message is built from the offending value, so the user sees what was
 wrong without a debugger.

@@ -86,11 +86,12 @@ def test_import_is_light_and_loads_names_on_first_use() -> None:
         "import pacha_sdk as pacha\n"
         "heavy = {'pydantic', 'pyarrow', 'psutil', 's3fs', 'gcsfs', 'rich'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
-        "import pacha_sdk.run, pacha_sdk.track, pacha_sdk.sync, pacha_sdk.lineage\n"
-        "assert callable(pacha.run) and pacha.run.__module__ == 'pacha_sdk.api'\n"
-        "assert pacha.track.__module__ == 'pacha_sdk.track'\n"
-        "assert pacha.sync.__module__ == 'pacha_sdk.sync'\n"
-        "assert pacha.lineage.__module__ == 'pacha_sdk.lineage'\n"
-        "assert pacha.Run.__module__ == 'pacha_sdk.run'\n"
+        "import pacha_sdk.tracking.run, pacha_sdk.tracking.track\n"
+        "import pacha_sdk.storage.sync, pacha_sdk.query.lineage\n"
+        "assert callable(pacha.run) and pacha.run.__module__ == 'pacha_sdk.tracking.api'\n"
+        "assert pacha.track.__module__ == 'pacha_sdk.tracking.track'\n"
+        "assert pacha.sync.__module__ == 'pacha_sdk.storage.sync'\n"
+        "assert pacha.lineage.__module__ == 'pacha_sdk.query.lineage'\n"
+        "assert pacha.Run.__module__ == 'pacha_sdk.tracking.run'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pytest
 
 import pacha_sdk as pacha
-from pacha_sdk import _ranks
+from pacha_sdk.tracking import _ranks
 
 if TYPE_CHECKING:
     from tests.servers import ObjectStore

@@ -12,8 +12,8 @@
 
 Every command takes ``--uri`` (default ``$PACHA_URI``, else ``./pacha-runs``)
 and ``--storage-option KEY=VALUE``; an id may be any unique prefix of one.
-The commands only format what the library returns (:mod:`pacha_sdk.read`,
-:mod:`pacha_sdk.maintenance`, :mod:`pacha_sdk.charts`, :mod:`pacha_sdk.report`).
+The commands only format what the library returns (:mod:`pacha_sdk.query.read`,
+:mod:`pacha_sdk.query.maintenance`, :mod:`pacha_sdk.views.charts`, :mod:`pacha_sdk.views.report`).
 
 Libraries: :mod:`argparse` parses arguments. It is in the standard library,
 handles nested subcommands (``runs list``) and ``--help`` well, and keeps

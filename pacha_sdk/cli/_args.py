@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk.maintenance import resolve_run_id
+from pacha_sdk.query.maintenance import resolve_run_id
 
 if TYPE_CHECKING:
     from pacha_sdk.models import RunId

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from pacha_sdk._display import jsonable
+from pacha_sdk.views.display import jsonable
 
 __all__ = ["PIPE_WIDTH", "Output", "json_text", "key_values", "status_style", "table"]
 

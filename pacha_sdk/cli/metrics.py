@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pacha_sdk._display import format_time, format_value, short_id
-from pacha_sdk.charts import plot_metric
 from pacha_sdk.cli._args import add_json, add_store, positive_int, run_ids, store
 from pacha_sdk.cli._output import Output, json_text, table
-from pacha_sdk.read import list_runs, read_metrics
-from pacha_sdk.report import write_report
+from pacha_sdk.query.read import list_runs, read_metrics
+from pacha_sdk.views.charts import plot_metric
+from pacha_sdk.views.display import format_time, format_value, short_id
+from pacha_sdk.views.report import write_report
 
 if TYPE_CHECKING:
     import pyarrow as pa

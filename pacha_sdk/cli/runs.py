@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from pacha_sdk._display import (
+from pacha_sdk.cli._args import add_json, add_store, positive_int, run_ids, seconds, store
+from pacha_sdk.cli._output import Output, status_style, table
+from pacha_sdk.models import ExperimentRun, RunStatus
+from pacha_sdk.query.maintenance import reap
+from pacha_sdk.query.read import list_runs, load_run
+from pacha_sdk.views.charts import metric_order
+from pacha_sdk.views.display import (
     format_duration,
     format_time,
     format_value,
@@ -20,12 +26,6 @@ from pacha_sdk._display import (
     status_text,
     varying_hparams,
 )
-from pacha_sdk.charts import metric_order
-from pacha_sdk.cli._args import add_json, add_store, positive_int, run_ids, seconds, store
-from pacha_sdk.cli._output import Output, status_style, table
-from pacha_sdk.maintenance import reap
-from pacha_sdk.models import ExperimentRun, RunStatus
-from pacha_sdk.read import list_runs, load_run
 
 if TYPE_CHECKING:
     from rich.table import Table

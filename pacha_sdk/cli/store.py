@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from pacha_sdk.cli._args import add_json, add_store, store
 from pacha_sdk.exceptions import StoreError
-from pacha_sdk.maintenance import gc, pending_spools
-from pacha_sdk.sync import SyncReport, sync
+from pacha_sdk.query.maintenance import gc, pending_spools
+from pacha_sdk.storage.sync import SyncReport, sync
 
 if TYPE_CHECKING:
     from pacha_sdk.cli import Commands

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 import pacha_sdk as pacha
-from pacha_sdk._layout import run_record_key
 from pacha_sdk.backends import get_backend
 from pacha_sdk.cli import main
 from pacha_sdk.models import RunStatus, format_timestamp, utc_now
+from pacha_sdk.storage.layout import run_record_key
 
 
 @dataclass

@@ -204,7 +204,7 @@ def test_report_of_chosen_runs_and_metric(cli: Cli, shared_store: Store, tmp_pat
 
 
 def test_report_thins_long_curves_and_keeps_spikes() -> None:
-    from pacha_sdk import report
+    from pacha_sdk.views import report
 
     steps = list(range(100_000))
     values = [1.0] * len(steps)

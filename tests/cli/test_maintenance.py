@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pacha_sdk as pacha
-from pacha_sdk._layout import metrics_prefix, run_record_key
-from pacha_sdk._spool import Spool
 from pacha_sdk.backends import get_backend
 from pacha_sdk.models import RunId
+from pacha_sdk.query.artifacts import store_artifact
+from pacha_sdk.storage.layout import metrics_prefix, run_record_key
+from pacha_sdk.storage.spool import Spool
 from tests.cli.conftest import Cli, Store, make_stale
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def test_reap_leaves_a_run_that_beat_since_it_was_listed(
 ) -> None:
     uri, run_id = fresh_store.uri, fresh_store.runs["bert-0"]
     make_stale(uri, run_id)
-    import pacha_sdk.maintenance as maintenance
+    import pacha_sdk.query.maintenance as maintenance
 
     real_read = maintenance._read_record
 
@@ -94,7 +95,7 @@ def test_reap_leaves_a_run_that_beat_since_it_was_listed(
 def _add_garbage(store: Store) -> tuple[str, str]:
     """An unreferenced blob and an orphaned part file; return their keys."""
     backend = get_backend(store.uri)
-    ref = pacha.artifacts.store_artifact(backend, b"nobody's", name="x.bin")
+    ref = store_artifact(backend, b"nobody's", name="x.bin")
     blob = f"artifacts/{ref.content_hash[:2]}/{ref.content_hash}"
     run_id = RunId(store.runs["bert-0"])
     part = backend.list(metrics_prefix(run_id))[0]

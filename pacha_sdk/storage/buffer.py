@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pacha_sdk._parts import Latest, Rows
+    from pacha_sdk.storage.parts import Latest, Rows
 
 __all__ = ["FIELDS", "MetricBuffer", "merge_latest"]
 

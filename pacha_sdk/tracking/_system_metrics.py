@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from pacha_sdk._hardware import nvml
+from pacha_sdk.tracking._hardware import nvml
 
 if TYPE_CHECKING:
-    from pacha_sdk.run import Run
+    from pacha_sdk.tracking.run import Run
 
 __all__ = ["DEFAULT_INTERVAL", "SystemMetricsSampler", "sampling_interval"]
 

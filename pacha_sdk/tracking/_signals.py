@@ -18,7 +18,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pacha_sdk.run import Run
+    from pacha_sdk.tracking.run import Run
 
 __all__ = ["register", "unregister"]
 

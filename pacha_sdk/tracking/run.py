@@ -4,10 +4,10 @@
 finished) that is also a context manager; ``pacha.run(...)`` and
 ``@pacha.track`` are thin shells over it. Its hot path, :meth:`Run.log_metric`,
 appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic. A
-background :class:`~pacha_sdk._writer.MetricWriter` turns the buffer into
+background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
-ranks above 0 keep their own record instead (see :mod:`pacha_sdk._ranks`).
+ranks above 0 keep their own record instead (see :mod:`pacha_sdk.tracking._ranks`).
 """
 
 from __future__ import annotations
@@ -27,18 +27,8 @@ from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk import _context, _ranks, _signals
-from pacha_sdk._buffer import FIELDS, MetricBuffer
-from pacha_sdk._capture import OutputCapture, output_log_key
-from pacha_sdk._coerce import MAX_STEP, check_seconds, coerce_step, coerce_value
-from pacha_sdk._environment import capture_context, check_env_vars
-from pacha_sdk._hparams import build_hyperparameters
 from pacha_sdk._names import check_display_name, json_text, tags_dict
-from pacha_sdk._record import RankKeeper, RecordKeeper
-from pacha_sdk._system_metrics import SystemMetricsSampler, sampling_interval
 from pacha_sdk._version import __version__
-from pacha_sdk._writer import MetricWriter, RetryPolicy
-from pacha_sdk.artifacts import store_artifact
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import (
@@ -46,7 +36,6 @@ from pacha_sdk.exceptions import (
     MetricTypeError,
     RunStateError,
 )
-from pacha_sdk.lineage import add_input
 from pacha_sdk.models import (
     ArtifactReference,
     ExperimentRun,
@@ -55,10 +44,21 @@ from pacha_sdk.models import (
     RunId,
     RunStatus,
 )
+from pacha_sdk.query.artifacts import store_artifact
+from pacha_sdk.query.lineage import add_input
+from pacha_sdk.storage.buffer import FIELDS, MetricBuffer
+from pacha_sdk.storage.writer import MetricWriter, RetryPolicy
+from pacha_sdk.tracking import _context, _ranks, _signals
+from pacha_sdk.tracking._capture import OutputCapture, output_log_key
+from pacha_sdk.tracking._coerce import MAX_STEP, check_seconds, coerce_step, coerce_value
+from pacha_sdk.tracking._environment import capture_context, check_env_vars
+from pacha_sdk.tracking._hparams import build_hyperparameters
+from pacha_sdk.tracking._record import RankKeeper, RecordKeeper
+from pacha_sdk.tracking._system_metrics import SystemMetricsSampler, sampling_interval
 
 if TYPE_CHECKING:
-    from pacha_sdk._parts import Rows
-from pacha_sdk._spool import Spool, default_spool_root
+    from pacha_sdk.storage.parts import Rows
+from pacha_sdk.storage.spool import Spool, default_spool_root
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL", "DEFAULT_FLUSH_ROWS", "Run"]
 
@@ -94,7 +94,7 @@ class Run:
     Use it as a context manager (``with pacha.run(...) as run:``) or drive it
     explicitly with :meth:`start` and :meth:`complete` / :meth:`fail` /
     :meth:`cancel`. Every argument is checked here, before anything is
-    written; see :func:`pacha_sdk.run` for their meaning.
+    written; see :func:`pacha_sdk.tracking.run` for their meaning.
     """
 
     def __init__(
@@ -393,7 +393,7 @@ class Run:
         return ref
 
     def use_artifact(self, ref_or_hash: ArtifactReference | str) -> None:
-        """Record that this run consumed an artifact, for :func:`pacha_sdk.lineage`.
+        """Record that this run consumed an artifact, for :func:`pacha_sdk.query.lineage`.
 
         The entry goes to ``extra.inputs`` (once per content hash); a bare hash
         records no name or type. In distributed training rank 0 records the

@@ -1,6 +1,6 @@
 """The fluent layer: ``pacha.run()``, ``pacha.active_run()``, ``pacha.log_metric()``.
 
-Thin shells over :class:`~pacha_sdk.run.Run`: they resolve the active run
+Thin shells over :class:`~pacha_sdk.tracking.run.Run`: they resolve the active run
 from a :class:`contextvars.ContextVar` (per thread and per asyncio task)
 and delegate. Keeping them apart keeps ``Run`` testable as a plain object.
 """
@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk import _context
 from pacha_sdk.exceptions import NoActiveRunError
-from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
+from pacha_sdk.tracking import _context
+from pacha_sdk.tracking.run import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_FLUSH_ROWS,
+    Run,
+)
 
 if TYPE_CHECKING:
     from pacha_sdk.models import Hyperparameters, RecipeReference

@@ -10,7 +10,7 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pacha_sdk.run import Run
+    from pacha_sdk.tracking.run import Run
 
 __all__ = ["current_run", "pop_run", "push_run"]
 

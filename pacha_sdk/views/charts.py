@@ -5,7 +5,7 @@ returns, per metric, one :class:`Series` per run: steps in increasing
 order, one value per step (the last logged, as ``get_metric`` picks),
 NaN and infinities kept. :func:`plot_metric` draws one metric of several
 runs with matplotlib, the optional extra ``plot`` (``pip install
-'pacha-sdk[plot]'``); the HTML report (:mod:`pacha_sdk.report`) draws the
+'pacha-sdk[plot]'``); the HTML report (:mod:`pacha_sdk.views.report`) draws the
 same series as inline SVG without it.
 
 matplotlib is used through :class:`matplotlib.figure.Figure` and its Agg
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk._display import SYSTEM_PREFIX, run_label, short_id
 from pacha_sdk.exceptions import PachaError
-from pacha_sdk.read import load_run, read_metrics
+from pacha_sdk.query.read import load_run, read_metrics
+from pacha_sdk.views.display import SYSTEM_PREFIX, run_label, short_id
 
 if TYPE_CHECKING:
     import pyarrow as pa

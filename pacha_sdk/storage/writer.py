@@ -14,14 +14,14 @@ The training loop never signals the writer: the writer looks at the
 buffer's length every :data:`POLL_SECONDS`, which keeps even that check
 off the hot path.
 
-For a remote store each part goes to a local :class:`~pacha_sdk._spool.Spool`
+For a remote store each part goes to a local :class:`~pacha_sdk.storage.spool.Spool`
 (fsynced) before it is sent, and leaves it once the store has it: a remote
 call can hang for seconds before it fails, and a process killed meanwhile
 must still lose nothing older than one flush interval. A store error never
 reaches the training loop: failed parts stay spooled (and leave memory),
 and the writer retries with exponential backoff and jitter, in order,
 until they are stored or the run's final wait runs out. What is left then
-stays in the spool for :func:`pacha_sdk.sync`.
+stays in the spool for :func:`pacha_sdk.storage.sync`.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pacha_sdk._layout import part_key
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.storage.layout import part_key
 
 if TYPE_CHECKING:
-    from pacha_sdk._buffer import MetricBuffer
-    from pacha_sdk._spool import Spool
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
+    from pacha_sdk.storage.buffer import MetricBuffer
+    from pacha_sdk.storage.spool import Spool
 
 __all__ = ["MetricWriter", "RetryPolicy"]
 
@@ -146,6 +146,7 @@ class MetricWriter(threading.Thread):
         return not self.is_alive() and not self._pending and not len(self._buffer)
 
     def run(self) -> None:
+        """The thread's loop: flush when due, retry while the store fails, end when stopped."""
         next_flush = time.monotonic() + self._interval
         next_retry = 0.0
         while True:
@@ -221,7 +222,7 @@ class MetricWriter(threading.Thread):
         if not batch:
             return
         # pyarrow loads here, in the writer thread, keeping `import pacha_sdk` light.
-        from pacha_sdk._parts import build_part, latest_points, part_bytes
+        from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
 
         part = build_part(self._run_id, self._rank, batch)
         key = part_key(self._run_id, self._writer_id, self._seq)

@@ -16,23 +16,23 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from pacha_sdk._layout import (
+from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.env import resolve_uri
+from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError, StoreError
+from pacha_sdk.models import ExperimentRun, RecipeReference, RunId, RunStatus
+from pacha_sdk.storage.layout import (
     METRICS_DIR,
     RUNS_DIR,
     metrics_prefix,
     run_id_from_record_key,
     run_record_key,
 )
-from pacha_sdk._ranks import (
+from pacha_sdk.tracking._ranks import (
     RankRecord,
     parse_rank_record,
     rank_from_record_key,
     rank_records_prefix,
 )
-from pacha_sdk.backends import Backend, get_backend
-from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError, StoreError
-from pacha_sdk.models import ExperimentRun, RecipeReference, RunId, RunStatus
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -283,7 +283,7 @@ def read_metrics(
     """
     import pyarrow.dataset as ds
 
-    from pacha_sdk._schema import METRIC_SCHEMA, empty_metrics_table
+    from pacha_sdk.storage.schema import METRIC_SCHEMA, empty_metrics_table
 
     backend = _backend(uri, storage_options)
     wanted = _names_list(names)
@@ -312,7 +312,7 @@ def metrics_dataset(
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from pacha_sdk._schema import METRIC_SCHEMA
+    from pacha_sdk.storage.schema import METRIC_SCHEMA
 
     backend = _backend(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()

@@ -6,9 +6,9 @@ latest values), whenever an artifact or input is added, and once more with
 the final status. One re-entrant lock orders those writes; after the final
 one, nothing else is written.
 
-A rank above 0 of a shared run (:mod:`pacha_sdk._ranks`) uses
+A rank above 0 of a shared run (:mod:`pacha_sdk.tracking._ranks`) uses
 :class:`RankKeeper` instead: the same writes, at the same moments, of a
-:class:`~pacha_sdk._ranks.RankRecord` to ``runs/<id>/ranks/<rank>.json``;
+:class:`~pacha_sdk.tracking._ranks.RankRecord` to ``runs/<id>/ranks/<rank>.json``;
 it never writes ``run.json``, which rank 0 owns.
 """
 
@@ -22,16 +22,16 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from pacha_sdk._layout import run_record_key
-from pacha_sdk._ranks import RankRecord, parse_rank_record, rank_record_key
 from pacha_sdk._version import __version__
 from pacha_sdk.exceptions import InvalidRecordError, StoreError
 from pacha_sdk.models import ExperimentRun, format_timestamp, utc_now
+from pacha_sdk.storage.layout import run_record_key
+from pacha_sdk.tracking._ranks import RankRecord, parse_rank_record, rank_record_key
 
 if TYPE_CHECKING:
-    from pacha_sdk._buffer import MetricBuffer
-    from pacha_sdk._writer import RetryPolicy
     from pacha_sdk.backends import Backend
+    from pacha_sdk.storage.buffer import MetricBuffer
+    from pacha_sdk.storage.writer import RetryPolicy
 
 __all__ = ["RankKeeper", "RecordKeeper"]
 
@@ -61,7 +61,7 @@ class RecordKeeper:
 
     def attach_stored(self, *, keep_stored_hparams: bool) -> None:
         """Take over the stored record of this run id, if there is one (resume, other ranks)."""
-        from pacha_sdk.read import parse_record
+        from pacha_sdk.query.read import parse_record
 
         data = self._read_stored()
         if data is None:

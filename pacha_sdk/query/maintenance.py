@@ -9,7 +9,7 @@ implementation.
   as ``failed`` with the error message ``"heartbeat lost"``.
 * :func:`gc` finds artifact blobs no run refers to and metric part files
   whose run has no ``run.json``; it deletes them only when asked.
-* :func:`pending_spools` lists the spool folders :func:`pacha_sdk.sync` would upload.
+* :func:`pending_spools` lists the spool folders :func:`pacha_sdk.storage.sync` would upload.
 """
 
 from __future__ import annotations
@@ -25,21 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pacha_sdk._layout import (
+from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.env import resolve_uri
+from pacha_sdk.exceptions import PachaError, RunNotFoundError, StoreError
+from pacha_sdk.models import ExperimentRun, RunId, RunStatus, utc_now
+from pacha_sdk.query.lineage import input_hashes
+from pacha_sdk.query.read import list_runs, parse_record
+from pacha_sdk.storage.layout import (
     ARTIFACTS_DIR,
     METRICS_DIR,
     RUNS_DIR,
     run_id_from_record_key,
     run_record_key,
 )
-from pacha_sdk._spool import MANIFEST, default_spool_root
-from pacha_sdk.backends import Backend, get_backend
-from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import PachaError, RunNotFoundError, StoreError
-from pacha_sdk.lineage import input_hashes
-from pacha_sdk.models import ExperimentRun, RunId, RunStatus, utc_now
-from pacha_sdk.read import list_runs, parse_record
-from pacha_sdk.sync import _spool_folders
+from pacha_sdk.storage.spool import MANIFEST, default_spool_root
+from pacha_sdk.storage.sync import _spool_folders
 
 __all__ = [
     "HEARTBEAT_LOST",
@@ -315,7 +315,7 @@ def pending_spools(
     uri: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """The spool folders (one per run writer) waiting for :func:`pacha_sdk.sync`.
+    """The spool folders (one per run writer) waiting for :func:`pacha_sdk.storage.sync`.
 
     Args:
         spool: the spool root (default ``$PACHA_SPOOL_DIR``, else
@@ -323,7 +323,7 @@ def pending_spools(
         uri: only folders bound for this store (any store when ``None``).
         storage_options: settings used to normalise *uri* as the writer did.
 
-    Each folder can be passed to :func:`pacha_sdk.sync` on its own, which is
+    Each folder can be passed to :func:`pacha_sdk.storage.sync` on its own, which is
     how ``pacha sync`` shows progress.
     """
     root = os.path.abspath(os.path.expanduser(spool or default_spool_root()))

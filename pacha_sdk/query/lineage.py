@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from pacha_sdk.artifacts import content_hash_of
-from pacha_sdk.read import list_runs
+from pacha_sdk.query.artifacts import content_hash_of
+from pacha_sdk.query.read import list_runs
 
 if TYPE_CHECKING:
     from pacha_sdk.models import ArtifactReference, ExperimentRun

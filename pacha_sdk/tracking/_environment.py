@@ -27,8 +27,8 @@ import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk._git import capture_git
-from pacha_sdk._hardware import capture_hardware
+from pacha_sdk.tracking._git import capture_git
+from pacha_sdk.tracking._hardware import capture_hardware
 
 if TYPE_CHECKING:
     from pacha_sdk.models import ExperimentRun

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pacha_sdk._schema import METRIC_SCHEMA
+from pacha_sdk.storage.schema import METRIC_SCHEMA
 
 __all__ = ["Latest", "Rows", "build_part", "latest_points", "part_bytes"]
 

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pacha_sdk._layout import METRICS_DIR, RUNS_DIR
-from pacha_sdk._spool import MANIFEST, default_spool_root
 from pacha_sdk.backends import get_backend
 from pacha_sdk.backends.local import LocalBackend
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.storage.layout import METRICS_DIR, RUNS_DIR
+from pacha_sdk.storage.spool import MANIFEST, default_spool_root
 
 __all__ = ["SyncReport", "sync"]
 

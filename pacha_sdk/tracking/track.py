@@ -14,8 +14,13 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from pacha_sdk._environment import check_env_vars
-from pacha_sdk.run import DEFAULT_CLOSE_TIMEOUT, DEFAULT_FLUSH_INTERVAL, DEFAULT_FLUSH_ROWS, Run
+from pacha_sdk.tracking._environment import check_env_vars
+from pacha_sdk.tracking.run import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_FLUSH_ROWS,
+    Run,
+)
 
 if TYPE_CHECKING:
     from pacha_sdk.models import Hyperparameters, RecipeReference
@@ -90,7 +95,7 @@ def track(
 
     Inside the function, :func:`pacha_sdk.log_metric` logs to the call's run
     and :func:`pacha_sdk.active_run` returns it. The run's name defaults to
-    the function's qualified name. Keywords are those of :func:`pacha_sdk.run`;
+    the function's qualified name. Keywords are those of :func:`pacha_sdk.tracking.run`;
     as there, an outermost call attaches to ``$PACHA_RUN_ID`` when it is set
     and *rank* defaults to ``$RANK`` / ``$SLURM_PROCID`` (distributed training).
     """

@@ -28,7 +28,7 @@ import tempfile
 import threading
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from pacha_sdk._layout import RUNS_DIR
+from pacha_sdk.storage.layout import RUNS_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -20,7 +20,12 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk._display import (
+from pacha_sdk.backends import get_backend
+from pacha_sdk.env import resolve_uri
+from pacha_sdk.models import format_timestamp, utc_now
+from pacha_sdk.query.read import load_run
+from pacha_sdk.views.charts import MetricNotFoundError, Series, load_series, metric_order
+from pacha_sdk.views.display import (
     format_duration,
     format_time,
     format_value,
@@ -29,11 +34,6 @@ from pacha_sdk._display import (
     status_text,
     varying_hparams,
 )
-from pacha_sdk.backends import get_backend
-from pacha_sdk.charts import MetricNotFoundError, Series, load_series, metric_order
-from pacha_sdk.env import resolve_uri
-from pacha_sdk.models import format_timestamp, utc_now
-from pacha_sdk.read import load_run
 
 if TYPE_CHECKING:
     from pacha_sdk.models import ExperimentRun

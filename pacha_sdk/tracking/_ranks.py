@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field, NonNegativeInt
 
-from pacha_sdk._layout import RUNS_DIR
 from pacha_sdk.env import PACHA_RUN_ID
 from pacha_sdk.exceptions import InvalidRecordError, InvalidRunIdError
 from pacha_sdk.models import (
@@ -40,6 +39,7 @@ from pacha_sdk.models import (
     _Model,
     utc_now,
 )
+from pacha_sdk.storage.layout import RUNS_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import blake3
 
-from pacha_sdk._layout import artifact_key
 from pacha_sdk._names import check_display_name
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import ArtifactCorruptedError, ArtifactNotFoundError, StoreError
 from pacha_sdk.models import ArtifactReference
+from pacha_sdk.storage.layout import artifact_key
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer

@@ -10,7 +10,7 @@ spool mirrors the store's layout under one folder per writer::
     <spool_root>/<run_id>/<writer_id>/runs/<id>/run.json  (if the final record could not be written)
 
 ``spool.json`` holds the store's URI only: never credentials or
-``storage_options``. :func:`pacha_sdk.sync` uploads a spool and removes it.
+``storage_options``. :func:`pacha_sdk.storage.sync` uploads a spool and removes it.
 """
 
 from __future__ import annotations
