@@ -37,6 +37,8 @@ from typing_extensions import TypeAliasType
 from pacha_sdk.exceptions import InvalidRunIdError
 
 __all__ = [
+    "DEFAULT_FLUSH_INTERVAL",
+    "STALE_AFTER_FLUSH_INTERVALS",
     "ArtifactReference",
     "ExperimentRun",
     "HardwareInfo",
@@ -51,6 +53,8 @@ __all__ = [
     "utc_now",
 ]
 
+DEFAULT_FLUSH_INTERVAL = 5.0
+"""Seconds between flushes unless a run says otherwise: the most a killed process can lose."""
 STALE_AFTER_FLUSH_INTERVALS = 3
 """A running run is stale once its heartbeat is older than this many flush intervals."""
 
@@ -423,7 +427,7 @@ class ExperimentRun(_Model):
             return False
         beat = self.heartbeat_at or self.started_at
         interval = self.extra.get("flush_interval")
-        seconds = float(interval) if isinstance(interval, (int, float)) else 5.0
+        seconds = float(interval) if isinstance(interval, (int, float)) else DEFAULT_FLUSH_INTERVAL
         return (now - beat).total_seconds() > STALE_AFTER_FLUSH_INTERVALS * seconds
 
     @property

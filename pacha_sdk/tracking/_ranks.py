@@ -32,6 +32,7 @@ from pydantic import Field, NonNegativeInt
 from pacha_sdk.env import PACHA_RUN_ID
 from pacha_sdk.exceptions import InvalidRecordError, InvalidRunIdError
 from pacha_sdk.models import (
+    DEFAULT_FLUSH_INTERVAL,
     STALE_AFTER_FLUSH_INTERVALS,
     RunId,
     RunStatus,
@@ -95,7 +96,7 @@ class RankRecord(_Model):
     """When this rank finished; left out while running."""
     heartbeat_at: UtcDatetime | None = None
     """When this rank last wrote its record while running (every flush)."""
-    flush_interval: float = 5.0
+    flush_interval: float = DEFAULT_FLUSH_INTERVAL
     """This rank's flush interval: staleness is 3 of them without a heartbeat."""
     summary: dict[str, float | None] = Field(default_factory=dict)
     """Latest value of each metric this rank logged (non-finite ones as ``None``)."""

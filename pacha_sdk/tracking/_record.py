@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from pacha_sdk._version import __version__
 from pacha_sdk.exceptions import InvalidRecordError, StoreError
-from pacha_sdk.models import ExperimentRun, format_timestamp, utc_now
+from pacha_sdk.models import DEFAULT_FLUSH_INTERVAL, ExperimentRun, format_timestamp, utc_now
 from pacha_sdk.storage.layout import run_record_key
 from pacha_sdk.tracking._ranks import RankRecord, parse_rank_record, rank_record_key
 
@@ -217,7 +217,9 @@ class RankKeeper(RecordKeeper):
             started_at=run.started_at,
             finished_at=run.finished_at,
             heartbeat_at=beat,
-            flush_interval=float(flush_interval) if isinstance(flush_interval, float) else 5.0,
+            flush_interval=float(flush_interval)
+            if isinstance(flush_interval, float)
+            else DEFAULT_FLUSH_INTERVAL,
             summary=self.summary(),
             hostname=self._hostname,
             pid=os.getpid(),

@@ -37,6 +37,7 @@ from pacha_sdk.exceptions import (
     RunStateError,
 )
 from pacha_sdk.models import (
+    DEFAULT_FLUSH_INTERVAL,
     ArtifactReference,
     ExperimentRun,
     Hyperparameters,
@@ -64,8 +65,6 @@ __all__ = ["DEFAULT_FLUSH_INTERVAL", "DEFAULT_FLUSH_ROWS", "Run"]
 
 logger = logging.getLogger("pacha_sdk")
 
-DEFAULT_FLUSH_INTERVAL = 5.0
-"""Seconds between flushes: the most a killed process can lose."""
 DEFAULT_FLUSH_ROWS = 100_000
 """Buffered points that trigger a flush before the interval is up."""
 BACKLOG_FLUSHES = 4
