@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         Hyperparameters,
         HyperparamValue,
         MetricRecord,
+        RankRecord,
         RecipeReference,
         RecipeVersion,
         RunId,
@@ -84,9 +85,6 @@ if TYPE_CHECKING:
     from pacha_sdk.storage.sync import (
         SyncReport,
         sync,
-    )
-    from pacha_sdk.tracking._ranks import (
-        RankRecord,
     )
     from pacha_sdk.tracking.api import (
         active_run,
@@ -121,7 +119,7 @@ _LAZY: dict[str, str] = {
     "Lineage": "pacha_sdk.query.lineage",
     "MetricNotFoundError": "pacha_sdk.views.charts",
     "MetricRecord": "pacha_sdk.models",
-    "RankRecord": "pacha_sdk.tracking._ranks",
+    "RankRecord": "pacha_sdk.models",
     "RecipeReference": "pacha_sdk.models",
     "RecipeVersion": "pacha_sdk.models",
     "Run": "pacha_sdk.tracking.run",

@@ -17,18 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
-from pacha_sdk.query.artifacts import content_hash_of
 from pacha_sdk.query.read import list_runs
+from pacha_sdk.storage.blobs import content_hash_of
+from pacha_sdk.storage.inputs import input_hashes
 
 if TYPE_CHECKING:
-    from pacha_sdk.models import ArtifactReference, ExperimentRun
+    from pacha_sdk.models import ArtifactReference
 
-__all__ = ["INPUTS_KEY", "Lineage", "add_input", "input_hashes", "lineage"]
-
-INPUTS_KEY = "inputs"
-"""Key in ``ExperimentRun.extra`` of the artifacts a run used."""
+__all__ = ["Lineage", "lineage"]
 
 
 class Lineage(BaseModel):
@@ -44,33 +42,6 @@ class Lineage(BaseModel):
     """Runs that consumed the artifact (:meth:`Run.use_artifact`)."""
     inputs: list[str] = Field(default_factory=list)
     """Content hashes of the artifacts the producing runs used: one step upstream."""
-
-
-def add_input(record: ExperimentRun, ref_or_hash: ArtifactReference | str) -> bool:
-    """Add an artifact to *record*'s ``extra.inputs``; return whether it was new.
-
-    The entry is ``{"content_hash", "name", "artifact_type"}``, name and type
-    only when known (a bare hash gives neither).
-    """
-    digest = content_hash_of(ref_or_hash)
-    if digest in input_hashes(record):
-        return False
-    entry: dict[str, JsonValue] = {"content_hash": digest}
-    if not isinstance(ref_or_hash, str):
-        entry["name"] = ref_or_hash.name
-        entry["artifact_type"] = ref_or_hash.artifact_type
-    inputs = record.extra.get(INPUTS_KEY)
-    record.extra[INPUTS_KEY] = [*inputs, entry] if isinstance(inputs, list) else [entry]
-    return True
-
-
-def input_hashes(record: ExperimentRun) -> list[str]:
-    """Content hashes in a run's ``extra.inputs``, in the order they were used."""
-    entries = record.extra.get(INPUTS_KEY)
-    if not isinstance(entries, list):
-        return []
-    hashes = (entry.get("content_hash") for entry in entries if isinstance(entry, dict))
-    return [value for value in hashes if isinstance(value, str)]
 
 
 def lineage(

@@ -20,23 +20,29 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import PachaError, RunNotFoundError, StoreError
-from pacha_sdk.models import ExperimentRun, RunId, RunStatus, utc_now
-from pacha_sdk.query.lineage import input_hashes
-from pacha_sdk.query.read import list_runs, parse_record
+from pacha_sdk.exceptions import PachaError, RunNotFoundError
+from pacha_sdk.models import ExperimentRun, RunId, RunStatus, seconds_since_beat, utc_now
+from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
     ARTIFACTS_DIR,
     METRICS_DIR,
-    RUNS_DIR,
-    run_id_from_record_key,
-    run_record_key,
+    hash_from_artifact_key,
+    run_id_from_part_key,
+)
+from pacha_sdk.storage.records import (
+    list_keys,
+    list_run_records,
+    read_run,
+    read_runs,
+    store_errors,
+    stored_run_ids,
+    write_run,
 )
 from pacha_sdk.storage.spool import MANIFEST, default_spool_root
 from pacha_sdk.storage.sync import _spool_folders
@@ -55,9 +61,6 @@ HEARTBEAT_LOST = "heartbeat lost"
 """The ``error_message`` :func:`reap` gives a run it marks failed."""
 
 _PREFIX = re.compile(r"^[0-9a-f-]+$")
-_BLOB_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
-_PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
-_READ_THREADS = 16
 
 
 class AmbiguousRunIdError(PachaError, LookupError):
@@ -77,19 +80,6 @@ def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Back
     return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
-def _list(backend: Backend, prefix: str) -> list[str]:
-    try:
-        return backend.list(prefix)
-    except OSError as error:
-        raise StoreError(f"could not list {prefix} in {backend.uri}: {error}") from error
-
-
-def _stored_run_ids(backend: Backend) -> list[RunId]:
-    """Ids of the runs with a ``run.json``, from one listing of ``runs/``."""
-    found = map(run_id_from_record_key, _list(backend, RUNS_DIR))
-    return [run_id for run_id in found if run_id is not None]
-
-
 def resolve_run_id(
     prefix: str, *, uri: str | None = None, storage_options: Mapping[str, Any] | None = None
 ) -> RunId:
@@ -107,33 +97,12 @@ def resolve_run_id(
         raise RunNotFoundError(repr(prefix), resolve_uri(uri))
     wanted = text.replace("-", "")
     backend = _backend(uri, storage_options)
-    matches = [rid for rid in _stored_run_ids(backend) if rid.replace("-", "").startswith(wanted)]
+    matches = [rid for rid in stored_run_ids(backend) if rid.replace("-", "").startswith(wanted)]
     if not matches:
         raise RunNotFoundError(prefix, backend.uri)
     if len(matches) > 1:
         raise AmbiguousRunIdError(prefix, sorted(matches), backend.uri)
     return matches[0]
-
-
-def _read_record(backend: Backend, run_id: RunId) -> ExperimentRun | None:
-    """The stored record, or ``None`` if it was removed since the listing."""
-    key = run_record_key(run_id)
-    try:
-        data = backend.read_bytes(key)
-    except FileNotFoundError:
-        return None
-    except OSError as error:
-        raise StoreError(f"could not read {backend.uri}/{key}: {error}") from error
-    return parse_record(data, f"{backend.uri}/{key}")
-
-
-def _read_records(backend: Backend, run_ids: list[RunId]) -> list[ExperimentRun]:
-    """Every record, read in parallel; an invalid one raises :class:`InvalidRecordError`."""
-    if not run_ids:
-        return []
-    with ThreadPoolExecutor(min(_READ_THREADS, len(run_ids))) as pool:
-        records = list(pool.map(lambda rid: _read_record(backend, rid), run_ids))
-    return [record for record in records if record is not None]
 
 
 # Reaping.
@@ -144,8 +113,7 @@ def _is_dead(record: ExperimentRun, now: datetime, older_than: float | None) -> 
         return False
     if older_than is None:
         return True
-    beat = record.heartbeat_at or record.started_at
-    return (now - beat).total_seconds() > older_than
+    return seconds_since_beat(record, now) > older_than
 
 
 def reap(
@@ -171,11 +139,12 @@ def reap(
         raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
     backend = _backend(uri, storage_options)
     now = utc_now()
-    running = list_runs(uri=backend.uri, storage_options=storage_options, status="running")
-    candidates = [record for record in running if _is_dead(record, now, older_than)]
+    candidates = [
+        record for record in list_run_records(backend) if _is_dead(record, now, older_than)
+    ]
     reaped: list[ExperimentRun] = []
     for candidate in sorted(candidates, key=lambda record: record.started_at):
-        fresh = _read_record(backend, candidate.run_id)
+        fresh = read_run(backend, candidate.run_id)
         if fresh is None or not _is_dead(fresh, utc_now(), older_than):
             continue  # removed, finished or beating again since the first read
         if not dry_run:
@@ -186,11 +155,7 @@ def reap(
 
 def _write_failed(backend: Backend, record: ExperimentRun) -> None:
     record.fail(HEARTBEAT_LOST)
-    key = run_record_key(record.run_id)
-    try:
-        backend.replace(key, record.model_dump_json(indent=2).encode("utf-8"))
-    except OSError as error:
-        raise StoreError(f"could not write {backend.uri}/{key}: {error}") from error
+    write_run(backend, record)
 
 
 # Garbage collection.
@@ -216,18 +181,12 @@ def _references(records: list[ExperimentRun]) -> set[str]:
 
 
 def _orphan_parts(part_keys: list[str], run_ids: set[RunId]) -> list[str]:
-    orphans: list[str] = []
-    for key in part_keys:
-        match = _PART_KEY.match(key)
-        if match is None:
-            continue
-        try:
-            owner = RunId(match.group(1))
-        except ValueError:
-            continue  # not a folder pacha wrote: leave it alone
-        if owner not in run_ids:
-            orphans.append(key)
-    return orphans
+    """Part files in a ``run_id=<id>`` folder of no stored run (other folders are not pacha's)."""
+    return [
+        key
+        for key in part_keys
+        if (owner := run_id_from_part_key(key)) is not None and owner not in run_ids
+    ]
 
 
 def _unreferenced_blobs(
@@ -237,15 +196,15 @@ def _unreferenced_blobs(
     unreferenced = [
         key
         for key in blob_keys
-        if (match := _BLOB_KEY.match(key)) is not None and match.group(2) not in referenced
+        if (digest := hash_from_artifact_key(key)) is not None and digest not in referenced
     ]
     if not unreferenced:
         return []
     # A running run stores a blob first and records it right after: read
     # the running runs again, now that the blob listing is older than that.
     running = [r.run_id for r in records if r.status is RunStatus.RUNNING]
-    late = _references(_read_records(backend, running))
-    return [key for key in unreferenced if key.rsplit("/", 1)[1] not in late]
+    late = _references(read_runs(backend, running, skip_invalid=False))
+    return [key for key in unreferenced if hash_from_artifact_key(key) not in late]
 
 
 def gc(
@@ -270,10 +229,10 @@ def gc(
     deleted so far and the number to delete (progress bars).
     """
     backend = _backend(uri, storage_options)
-    part_keys = _list(backend, METRICS_DIR)
-    blob_keys = _list(backend, ARTIFACTS_DIR)
-    run_ids = _stored_run_ids(backend)
-    records = _read_records(backend, run_ids)
+    part_keys = list_keys(backend, METRICS_DIR)
+    blob_keys = list_keys(backend, ARTIFACTS_DIR)
+    run_ids = stored_run_ids(backend)
+    records = read_runs(backend, run_ids, skip_invalid=False)
     report = GcReport(
         blobs=_unreferenced_blobs(backend, blob_keys, records),
         parts=_orphan_parts(part_keys, set(run_ids)),
@@ -289,12 +248,11 @@ def gc(
 
 
 def _delete(backend: Backend, key: str) -> None:
-    try:
+    with (
+        contextlib.suppress(FileNotFoundError),  # another collector got there first
+        store_errors(backend, "delete", key, passing=(FileNotFoundError,)),
+    ):
         backend.delete(key)
-    except FileNotFoundError:
-        pass  # another collector got there first
-    except OSError as error:
-        raise StoreError(f"could not delete {backend.uri}/{key}: {error}") from error
 
 
 # Spools.

@@ -8,31 +8,16 @@ only, so what works here works from DuckDB, Polars or Spark too.
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import ValidationError
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError, StoreError
-from pacha_sdk.models import ExperimentRun, RecipeReference, RunId, RunStatus
-from pacha_sdk.storage.layout import (
-    METRICS_DIR,
-    RUNS_DIR,
-    metrics_prefix,
-    run_id_from_record_key,
-    run_record_key,
-)
-from pacha_sdk.tracking._ranks import (
-    RankRecord,
-    parse_rank_record,
-    rank_from_record_key,
-    rank_records_prefix,
-)
+from pacha_sdk.exceptions import RunNotFoundError
+from pacha_sdk.models import ExperimentRun, RankRecord, RecipeReference, RunId, RunStatus
+from pacha_sdk.storage import records
+from pacha_sdk.storage.layout import METRICS_DIR, metrics_prefix
+from pacha_sdk.storage.records import store_errors
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,50 +29,12 @@ __all__ = [
     "load_rank_records",
     "load_run",
     "metrics_dataset",
-    "parse_record",
     "read_metrics",
 ]
-
-_READ_THREADS = 16
 
 
 def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
     return get_backend(resolve_uri(uri), storage_options=storage_options)
-
-
-@contextlib.contextmanager
-def _reading(backend: Backend, what: str) -> Iterator[None]:
-    """Turn a store failure while reading *what* into :class:`StoreError` (kept if it is one)."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise StoreError(
-            f"could not read {what} in {backend.uri}: {type(error).__name__}: {error}"
-        ) from error
-
-
-def parse_record(data: bytes, location: str) -> ExperimentRun:
-    """Parse a ``run.json``; raise :class:`InvalidRecordError` naming *location* if invalid."""
-    try:
-        return ExperimentRun.model_validate_json(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "document"
-        raise InvalidRecordError(location, f"{where}: {first['msg']}") from None
-
-
-def _load(backend: Backend, run_id: RunId) -> ExperimentRun:
-    key = run_record_key(run_id)
-    try:
-        with _reading(backend, key):
-            data = backend.read_bytes(key)
-    except FileNotFoundError:
-        raise RunNotFoundError(str(run_id), backend.uri) from None
-    return parse_record(data, f"{backend.uri}/{key}")
 
 
 def load_run(
@@ -98,27 +45,7 @@ def load_run(
     A run whose process died stays ``running``; its ``is_stale`` property
     tells (heartbeat older than 3 flush intervals).
     """
-    return _load(_backend(uri, storage_options), RunId(run_id))
-
-
-def _load_rank(backend: Backend, key: str, rank: int) -> RankRecord | None:
-    """One rank record; ``None`` (with a warning) if it vanished or cannot be read as one."""
-    try:
-        with _reading(backend, key):
-            data = backend.read_bytes(key)
-    except FileNotFoundError:
-        return None
-    try:
-        record = parse_rank_record(data, f"{backend.uri}/{key}")
-    except InvalidRecordError as error:
-        warnings.warn(f"pacha: skipping rank {rank}: {error}", stacklevel=3)
-        return None
-    if record.rank != rank:
-        warnings.warn(
-            f"pacha: skipping {backend.uri}/{key}: it says rank {record.rank}", stacklevel=3
-        )
-        return None
-    return record
+    return records.load_run(_backend(uri, storage_options), RunId(run_id))
 
 
 def load_rank_records(
@@ -133,16 +60,7 @@ def load_rank_records(
     warning. Raises :class:`RunNotFoundError` if the store has neither the
     run's record nor any rank record.
     """
-    backend = _backend(uri, storage_options)
-    rid = RunId(run_id)
-    prefix = rank_records_prefix(rid)
-    with _reading(backend, prefix):
-        keys = backend.list(prefix)
-        if not keys and not backend.exists(run_record_key(rid)):
-            raise RunNotFoundError(str(rid), backend.uri)
-    ranked = [(rank, key) for key in keys if (rank := rank_from_record_key(rid, key)) is not None]
-    records = [_load_rank(backend, key, rank) for rank, key in sorted(ranked)]
-    return [record for record in records if record is not None]
+    return records.list_rank_records(_backend(uri, storage_options), RunId(run_id))
 
 
 def _status_set(
@@ -164,26 +82,6 @@ def _matches_recipe(record: ExperimentRun, recipe: RecipeReference | str | None)
     return record.recipe.name == recipe
 
 
-def _read_all_records(backend: Backend) -> list[ExperimentRun]:
-    with _reading(backend, RUNS_DIR):
-        keys = backend.list(RUNS_DIR)
-    run_ids = [rid for rid in map(run_id_from_record_key, keys) if rid is not None]
-
-    def load_or_warn(run_id: RunId) -> ExperimentRun | None:
-        try:
-            return _load(backend, run_id)
-        except (InvalidRecordError, RunNotFoundError) as error:
-            warnings.warn(f"pacha: skipping run {run_id}: {error}", stacklevel=4)
-            return None
-
-    if len(run_ids) <= 1:
-        records = [load_or_warn(rid) for rid in run_ids]
-    else:
-        with ThreadPoolExecutor(min(_READ_THREADS, len(run_ids))) as pool:
-            records = list(pool.map(load_or_warn, run_ids))
-    return [record for record in records if record is not None]
-
-
 def list_runs(
     *,
     uri: str | None = None,
@@ -199,13 +97,13 @@ def list_runs(
     opened.
     """
     wanted = _status_set(status)
-    records = [
+    found = [
         record
-        for record in _read_all_records(_backend(uri, storage_options))
+        for record in records.list_run_records(_backend(uri, storage_options))
         if (wanted is None or record.status in wanted) and _matches_recipe(record, recipe)
     ]
-    records.sort(key=lambda record: record.started_at, reverse=True)
-    return records
+    found.sort(key=lambda record: record.started_at, reverse=True)
+    return found
 
 
 def best_run(
@@ -254,10 +152,9 @@ def _run_id_list(run_ids: str | Sequence[str]) -> list[RunId]:
 def _run_part_paths(backend: Backend, run_ids: list[RunId], root: str) -> list[str]:
     paths: list[str] = []
     for run_id in run_ids:
-        with _reading(backend, metrics_prefix(run_id)):
-            if not backend.exists(run_record_key(run_id)):
-                raise RunNotFoundError(str(run_id), backend.uri)
-            keys = backend.list(metrics_prefix(run_id))
+        if not records.has_run(backend, run_id):
+            raise RunNotFoundError(str(run_id), backend.uri)
+        keys = records.list_keys(backend, metrics_prefix(run_id))
         paths.extend(f"{root}/{key}" for key in keys if key.endswith(".parquet"))
     return paths
 
@@ -296,7 +193,7 @@ def read_metrics(
             return empty_metrics_table()
         dataset = ds.dataset(paths, schema=METRIC_SCHEMA, format="parquet", filesystem=filesystem)
     flt = ds.field("name").isin(wanted) if wanted is not None else None
-    with _reading(backend, METRICS_DIR):
+    with store_errors(backend, "read", METRICS_DIR, passing=(FileNotFoundError,)):
         return dataset.to_table(filter=flt)
 
 
@@ -317,7 +214,7 @@ def metrics_dataset(
     backend = _backend(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
     partitioning = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
-    with _reading(backend, METRICS_DIR):
+    with store_errors(backend, "read", METRICS_DIR):
         try:
             return ds.dataset(
                 f"{root}/{METRICS_DIR}",

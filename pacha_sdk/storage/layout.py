@@ -3,11 +3,15 @@
 ::
 
     <root>/runs/<run_id>/run.json                               ExperimentRun, replaced whole
+    <root>/runs/<run_id>/output.log                             captured console output
+    <root>/runs/<run_id>/ranks/<rank>.json                      RankRecord of a rank above 0
+    <root>/runs/<run_id>/ranks/<rank>.log                       that rank's console output
     <root>/metrics/run_id=<run_id>/part-<writer>-<seq>.parquet  immutable, created once
     <root>/artifacts/<hash[0:2]>/<hash>                         content-addressed blobs
 
 ``metrics/`` is a Hive-partitioned Parquet dataset, so pyarrow, DuckDB,
-Polars and Spark read it without this SDK.
+Polars and Spark read it without this SDK. Every key and key pattern the
+SDK uses is built or parsed here, and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,12 +21,22 @@ import re
 from pacha_sdk.models import RunId
 
 __all__ = [
+    "ARTIFACTS_DIR",
     "METRICS_DIR",
+    "OUTPUT_LOG",
+    "RANKS_DIR",
     "RUNS_DIR",
     "RUN_RECORD",
     "artifact_key",
+    "hash_from_artifact_key",
     "metrics_prefix",
+    "output_log_key",
     "part_key",
+    "rank_from_record_key",
+    "rank_log_key",
+    "rank_record_key",
+    "rank_records_prefix",
+    "run_id_from_part_key",
     "run_id_from_record_key",
     "run_record_key",
 ]
@@ -31,9 +45,24 @@ RUNS_DIR = "runs"
 METRICS_DIR = "metrics"
 ARTIFACTS_DIR = "artifacts"
 RUN_RECORD = "run.json"
+OUTPUT_LOG = "output.log"
+"""File name of a run's captured console output, beside its ``run.json``."""
+RANKS_DIR = "ranks"
 
 _RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{re.escape(RUN_RECORD)}$")
+_PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
+_ARTIFACT_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _run_id_or_none(text: str) -> RunId | None:
+    try:
+        return RunId(text)
+    except ValueError:
+        return None
+
+
+# Run records and what sits beside them.
 
 
 def run_record_key(run_id: RunId) -> str:
@@ -44,12 +73,44 @@ def run_record_key(run_id: RunId) -> str:
 def run_id_from_record_key(key: str) -> RunId | None:
     """The run id in a ``runs/<id>/run.json`` key, or ``None`` for any other key."""
     match = _RECORD_KEY.match(key)
-    if match is None:
+    return None if match is None else _run_id_or_none(match.group(1))
+
+
+def output_log_key(run_id: RunId) -> str:
+    """Key of a run's captured console output (``capture_output=True``)."""
+    return f"{RUNS_DIR}/{run_id}/{OUTPUT_LOG}"
+
+
+# Rank records of a distributed run.
+
+
+def rank_records_prefix(run_id: RunId) -> str:
+    """Folder of a shared run's rank records."""
+    return f"{RUNS_DIR}/{run_id}/{RANKS_DIR}"
+
+
+def rank_record_key(run_id: RunId, rank: int) -> str:
+    """Key of one rank's record."""
+    return f"{rank_records_prefix(run_id)}/{rank}.json"
+
+
+def rank_log_key(run_id: RunId, rank: int) -> str:
+    """Key of one rank's captured console output (``capture_output=True``)."""
+    return f"{rank_records_prefix(run_id)}/{rank}.log"
+
+
+def rank_from_record_key(run_id: RunId, key: str) -> int | None:
+    """The rank in a ``runs/<id>/ranks/<rank>.json`` key, or ``None`` for any other key."""
+    name = key.removeprefix(rank_records_prefix(run_id) + "/")
+    if name == key or not name.endswith(".json"):
         return None
-    try:
-        return RunId(match.group(1))
-    except ValueError:
+    digits = name.removesuffix(".json")
+    if not digits.isascii() or not digits.isdigit() or str(int(digits)) != digits:
         return None
+    return int(digits)
+
+
+# Metric part files.
 
 
 def metrics_prefix(run_id: RunId) -> str:
@@ -62,8 +123,26 @@ def part_key(run_id: RunId, writer: str, seq: int) -> str:
     return f"{metrics_prefix(run_id)}/part-{writer}-{seq:06d}.parquet"
 
 
+def run_id_from_part_key(key: str) -> RunId | None:
+    """The run id of the ``metrics/run_id=<id>/`` folder *key* lies in, or ``None``.
+
+    ``None`` also for a folder whose id is not a UUID: pacha never wrote it.
+    """
+    match = _PART_KEY.match(key)
+    return None if match is None else _run_id_or_none(match.group(1))
+
+
+# Content-addressed blobs.
+
+
 def artifact_key(content_hash: str) -> str:
     """Key of a content-addressed blob."""
     if not _HASH.match(content_hash):
         raise ValueError(f"{content_hash!r} is not a BLAKE3 hex digest")
     return f"{ARTIFACTS_DIR}/{content_hash[:2]}/{content_hash}"
+
+
+def hash_from_artifact_key(key: str) -> str | None:
+    """The content hash in an ``artifacts/<hash[:2]>/<hash>`` key, or ``None`` for any other."""
+    match = _ARTIFACT_KEY.match(key)
+    return None if match is None else match.group(2)

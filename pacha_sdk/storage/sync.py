@@ -21,6 +21,7 @@ from pacha_sdk.backends import get_backend
 from pacha_sdk.backends.local import LocalBackend
 from pacha_sdk.exceptions import StoreError
 from pacha_sdk.storage.layout import METRICS_DIR, RUNS_DIR
+from pacha_sdk.storage.records import store_errors, write_record
 from pacha_sdk.storage.spool import MANIFEST, default_spool_root
 
 __all__ = ["SyncReport", "sync"]
@@ -58,12 +59,16 @@ def _sync_folder(
     spooled = LocalBackend(folder)
     keys = [key for key in spooled.list() if key != MANIFEST]
     for key in sorted(k for k in keys if k.startswith(f"{METRICS_DIR}/")):
-        with contextlib.suppress(FileExistsError):  # stored before the outage ended
-            store.write_new(key, spooled.read_bytes(key))
+        data = spooled.read_bytes(key)
+        with (
+            contextlib.suppress(FileExistsError),  # stored before the outage ended
+            store_errors(store, "write", key, passing=(FileExistsError,)),
+        ):
+            store.write_new(key, data)
         spooled.delete(key)
         report.parts += 1
     for key in (k for k in keys if k.startswith(f"{RUNS_DIR}/")):
-        store.replace(key, spooled.read_bytes(key))
+        write_record(store, key, spooled.read_bytes(key))
         spooled.delete(key)
         report.records += 1
     report.runs.add(str(manifest["run_id"]))

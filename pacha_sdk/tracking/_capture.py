@@ -28,28 +28,17 @@ import tempfile
 import threading
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from pacha_sdk.storage.layout import RUNS_DIR
-
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from pacha_sdk.backends import Backend
-    from pacha_sdk.models import RunId
 
-__all__ = ["OUTPUT_LOG", "PERIODIC_UPLOAD_LIMIT", "OutputCapture", "output_log_key"]
-
-OUTPUT_LOG = "output.log"
-"""File name of a run's captured console output, beside its ``run.json``."""
+__all__ = ["PERIODIC_UPLOAD_LIMIT", "OutputCapture"]
 
 PERIODIC_UPLOAD_LIMIT = 4 * 1024 * 1024
 """Largest log re-uploaded at each flush; a larger one is uploaded at the end only."""
 
 logger = logging.getLogger("pacha_sdk")
-
-
-def output_log_key(run_id: RunId) -> str:
-    """Key of a run's captured console output."""
-    return f"{RUNS_DIR}/{run_id}/{OUTPUT_LOG}"
 
 
 class _Tee:

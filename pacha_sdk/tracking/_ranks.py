@@ -10,7 +10,7 @@ generates a UUID and exports it). A rank is ``rank=``, else ``$RANK``
   a single process does: the run is ``completed`` when rank 0 completes.
 * A rank ``R > 0`` never writes ``run.json``. It writes its own part files
   (``rank`` column ``R``, its own writer id) and keeps its own small record
-  at ``runs/<id>/ranks/<R>.json`` (:class:`RankRecord`), written at start,
+  at ``runs/<id>/ranks/<R>.json`` (:class:`~pacha_sdk.models.RankRecord`), written at start,
   at every flush and at the end: a failing rank records its error there
   without touching anyone else's record.
 
@@ -24,37 +24,18 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import Field, NonNegativeInt
-
 from pacha_sdk.env import PACHA_RUN_ID
-from pacha_sdk.exceptions import InvalidRecordError, InvalidRunIdError
-from pacha_sdk.models import (
-    DEFAULT_FLUSH_INTERVAL,
-    STALE_AFTER_FLUSH_INTERVALS,
-    RunId,
-    RunStatus,
-    UtcDatetime,
-    _Model,
-    utc_now,
-)
-from pacha_sdk.storage.layout import RUNS_DIR
+from pacha_sdk.exceptions import InvalidRunIdError
+from pacha_sdk.models import RunId
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
-    "RANKS_DIR",
     "RANK_VARIABLES",
     "WORLD_SIZE_VARIABLES",
-    "RankRecord",
-    "parse_rank_record",
-    "rank_from_record_key",
-    "rank_log_key",
-    "rank_record_key",
-    "rank_records_prefix",
     "resolve_rank",
     "resolve_run_id",
     "warn_unshared_rank",
@@ -63,7 +44,6 @@ __all__ = [
 
 logger = logging.getLogger("pacha_sdk")
 
-RANKS_DIR = "ranks"
 RANK_VARIABLES = ("RANK", "SLURM_PROCID")
 """Where a process's rank is read from, first match wins (torchrun/accelerate, SLURM)."""
 WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "SLURM_NTASKS")
@@ -72,99 +52,6 @@ MAX_RANK = 2**31 - 1
 """The largest rank the int32 ``rank`` column holds."""
 
 _warned_unshared = False
-
-
-class RankRecord(_Model):
-    """What one rank above 0 of a shared run stores in ``runs/<id>/ranks/<rank>.json``.
-
-    Rank 0's record is the run's ``run.json`` (:func:`pacha_sdk.load_run`).
-    """
-
-    run_id: RunId
-    """The shared run's id."""
-    rank: NonNegativeInt
-    """This process's rank."""
-    status: RunStatus = RunStatus.RUNNING
-    """How this rank is doing or ended (its own, not the run's)."""
-    error_message: str | None = None
-    """``"TypeName: message"`` of the error this rank failed with."""
-    traceback: str | None = None
-    """The failing error's traceback."""
-    started_at: UtcDatetime = Field(default_factory=utc_now)
-    """When this rank started."""
-    finished_at: UtcDatetime | None = None
-    """When this rank finished; left out while running."""
-    heartbeat_at: UtcDatetime | None = None
-    """When this rank last wrote its record while running (every flush)."""
-    flush_interval: float = DEFAULT_FLUSH_INTERVAL
-    """This rank's flush interval: staleness is 3 of them without a heartbeat."""
-    summary: dict[str, float | None] = Field(default_factory=dict)
-    """Latest value of each metric this rank logged (non-finite ones as ``None``)."""
-    hostname: str | None = None
-    """The machine this rank ran on."""
-    pid: int | None = None
-    """This rank's process id on that machine."""
-    world_size: int | None = None
-    """``$WORLD_SIZE`` (or ``$SLURM_NTASKS``) when set: how many ranks the job has."""
-    log_uri: str | None = None
-    """Where this rank's captured console output is, with ``capture_output=True``."""
-    sdk_version: str | None = None
-    """The pacha-sdk version that wrote the record."""
-
-    @property
-    def is_finished(self) -> bool:
-        """Whether this rank completed, failed or was cancelled."""
-        return self.status.is_finished
-
-    def stale_at(self, now: datetime) -> bool:
-        """Whether this rank, still ``running``, has missed its heartbeat as of *now*."""
-        if self.status is not RunStatus.RUNNING:
-            return False
-        beat = self.heartbeat_at or self.started_at
-        return (now - beat).total_seconds() > STALE_AFTER_FLUSH_INTERVALS * self.flush_interval
-
-    @property
-    def is_stale(self) -> bool:
-        """Whether this rank is ``running`` but its process stopped beating."""
-        return self.stale_at(utc_now())
-
-
-def parse_rank_record(data: bytes, location: str) -> RankRecord:
-    """Parse a rank record; raise :class:`InvalidRecordError` naming *location* if invalid."""
-    from pydantic import ValidationError
-
-    try:
-        return RankRecord.model_validate_json(data)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "document"
-        raise InvalidRecordError(location, f"{where}: {first['msg']}") from None
-
-
-def rank_records_prefix(run_id: RunId) -> str:
-    """Folder of a shared run's rank records."""
-    return f"{RUNS_DIR}/{run_id}/{RANKS_DIR}"
-
-
-def rank_record_key(run_id: RunId, rank: int) -> str:
-    """Key of one rank's record."""
-    return f"{rank_records_prefix(run_id)}/{rank}.json"
-
-
-def rank_log_key(run_id: RunId, rank: int) -> str:
-    """Key of one rank's captured console output (``capture_output=True``)."""
-    return f"{rank_records_prefix(run_id)}/{rank}.log"
-
-
-def rank_from_record_key(run_id: RunId, key: str) -> int | None:
-    """The rank in a ``runs/<id>/ranks/<rank>.json`` key, or ``None`` for any other key."""
-    name = key.removeprefix(rank_records_prefix(run_id) + "/")
-    if name == key or not name.endswith(".json"):
-        return None
-    digits = name.removesuffix(".json")
-    if not digits.isascii() or not digits.isdigit() or str(int(digits)) != digits:
-        return None
-    return int(digits)
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:

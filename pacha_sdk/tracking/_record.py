@@ -8,8 +8,9 @@ one, nothing else is written.
 
 A rank above 0 of a shared run (:mod:`pacha_sdk.tracking._ranks`) uses
 :class:`RankKeeper` instead: the same writes, at the same moments, of a
-:class:`~pacha_sdk.tracking._ranks.RankRecord` to ``runs/<id>/ranks/<rank>.json``;
-it never writes ``run.json``, which rank 0 owns.
+:class:`~pacha_sdk.models.RankRecord` to ``runs/<id>/ranks/<rank>.json``;
+it never writes ``run.json``, which rank 0 owns. Both read and write
+through :mod:`pacha_sdk.storage.records`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from pacha_sdk._version import __version__
 from pacha_sdk.exceptions import InvalidRecordError, StoreError
-from pacha_sdk.models import DEFAULT_FLUSH_INTERVAL, ExperimentRun, format_timestamp, utc_now
-from pacha_sdk.storage.layout import run_record_key
-from pacha_sdk.tracking._ranks import RankRecord, parse_rank_record, rank_record_key
+from pacha_sdk.models import ExperimentRun, RankRecord, format_timestamp, utc_now
+from pacha_sdk.storage import records
+from pacha_sdk.storage.layout import rank_record_key, run_record_key
 
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
@@ -61,12 +62,9 @@ class RecordKeeper:
 
     def attach_stored(self, *, keep_stored_hparams: bool) -> None:
         """Take over the stored record of this run id, if there is one (resume, other ranks)."""
-        from pacha_sdk.query.read import parse_record
-
-        data = self._read_stored()
-        if data is None:
+        stored = records.read_run(self._backend, self.record.run_id)
+        if stored is None:
             return
-        stored = parse_record(data, f"{self._backend.uri}/{self.key}")
         mine = self.record
         stored.extra.update({k: v for k, v in mine.extra.items() if k != "parent_run_id"})
         if not keep_stored_hparams:
@@ -76,15 +74,6 @@ class RecordKeeper:
         stored.error_message = None
         self._base_summary = dict(stored.summary)
         self.record = stored
-
-    def _read_stored(self) -> bytes | None:
-        """The bytes stored at :attr:`key`, or ``None`` if there are none yet."""
-        try:
-            return self._backend.read_bytes(self.key)
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise StoreError(f"could not read {self._backend.uri}/{self.key}: {error}") from error
 
     def stored_latest(self, name: str) -> float | None:
         """The latest value of *name* in the record this run attached to, if any."""
@@ -109,16 +98,11 @@ class RecordKeeper:
     def to_json(self) -> bytes:
         """The record as ``run.json`` bytes, with a fresh heartbeat."""
         self.record.extra["heartbeat_at"] = format_timestamp(utc_now())
-        return self.snapshot().model_dump_json(indent=2).encode("utf-8")
+        return records.record_bytes(self.snapshot())
 
     def write(self) -> None:
         """Replace ``run.json`` now; a store error becomes :class:`StoreError`."""
-        try:
-            self._backend.replace(self.key, self.to_json())
-        except StoreError:
-            raise  # already says what is wrong with the store
-        except OSError as error:
-            raise StoreError(f"could not write {self._backend.uri}/{self.key}: {error}") from error
+        records.write_record(self._backend, self.key, self.to_json())
 
     def heartbeat(self) -> None:
         """Writer thread: rewrite the record unless it is final.
@@ -192,22 +176,19 @@ class RankKeeper(RecordKeeper):
 
     def attach_stored(self, *, keep_stored_hparams: bool) -> None:
         """Continue this rank's own earlier record, if any (its summary); never read run.json."""
-        data = self._read_stored()
-        if data is None:
-            return
         try:
-            stored = parse_rank_record(data, f"{self._backend.uri}/{self.key}")
+            stored = records.read_rank_record(self._backend, self.record.run_id, self.rank)
         except InvalidRecordError as error:
             logger.warning("pacha: %s; rank %d starts a new record", error, self.rank)
             return
-        self._base_summary = dict(stored.summary)
+        if stored is not None:
+            self._base_summary = dict(stored.summary)
 
     def to_json(self) -> bytes:
         """The rank record as JSON bytes, with a fresh heartbeat."""
         beat = utc_now()
         run = self.record
         trace = run.extra.get("traceback")
-        flush_interval = run.extra.get("flush_interval")
         rank_record = RankRecord(
             run_id=run.run_id,
             rank=self.rank,
@@ -217,9 +198,7 @@ class RankKeeper(RecordKeeper):
             started_at=run.started_at,
             finished_at=run.finished_at,
             heartbeat_at=beat,
-            flush_interval=float(flush_interval)
-            if isinstance(flush_interval, float)
-            else DEFAULT_FLUSH_INTERVAL,
+            flush_interval=run.flush_interval,
             summary=self.summary(),
             hostname=self._hostname,
             pid=os.getpid(),
@@ -227,4 +206,4 @@ class RankKeeper(RecordKeeper):
             log_uri=run.log_uri,
             sdk_version=__version__,
         )
-        return rank_record.model_dump_json(indent=2).encode("utf-8")
+        return records.record_bytes(rank_record)

@@ -45,12 +45,13 @@ from pacha_sdk.models import (
     RunId,
     RunStatus,
 )
-from pacha_sdk.query.artifacts import store_artifact
-from pacha_sdk.query.lineage import add_input
+from pacha_sdk.storage.blobs import store_artifact
 from pacha_sdk.storage.buffer import FIELDS, MetricBuffer
+from pacha_sdk.storage.inputs import add_input
+from pacha_sdk.storage.layout import output_log_key, rank_log_key
 from pacha_sdk.storage.writer import MetricWriter, RetryPolicy
 from pacha_sdk.tracking import _context, _ranks, _signals
-from pacha_sdk.tracking._capture import OutputCapture, output_log_key
+from pacha_sdk.tracking._capture import OutputCapture
 from pacha_sdk.tracking._coerce import MAX_STEP, check_seconds, coerce_step, coerce_value
 from pacha_sdk.tracking._environment import capture_context, check_env_vars
 from pacha_sdk.tracking._hparams import build_hyperparameters
@@ -433,7 +434,7 @@ class Run:
     def _output_key(self) -> str:
         """Where captured console output goes: beside the run's or this rank's record."""
         if self._writes_rank_record:
-            return _ranks.rank_log_key(self.run_id, self._rank)
+            return rank_log_key(self.run_id, self._rank)
         return output_log_key(self.run_id)
 
     # Lifecycle.

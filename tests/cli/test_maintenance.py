@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pacha_sdk as pacha
 from pacha_sdk.backends import get_backend
 from pacha_sdk.models import RunId
-from pacha_sdk.query.artifacts import store_artifact
+from pacha_sdk.storage.blobs import store_artifact
 from pacha_sdk.storage.layout import metrics_prefix, run_record_key
 from pacha_sdk.storage.spool import Spool
 from tests.cli.conftest import Cli, Store, make_stale
@@ -77,14 +77,13 @@ def test_reap_leaves_a_run_that_beat_since_it_was_listed(
     uri, run_id = fresh_store.uri, fresh_store.runs["bert-0"]
     make_stale(uri, run_id)
     import pacha_sdk.query.maintenance as maintenance
-
-    real_read = maintenance._read_record
+    from pacha_sdk.storage.records import read_run as real_read
 
     def beat_then_read(backend: Backend, rid: RunId) -> ExperimentRun | None:
         make_stale(uri, run_id, age=0)  # the process was only slow: it beats now
         return real_read(backend, rid)
 
-    monkeypatch.setattr(maintenance, "_read_record", beat_then_read)
+    monkeypatch.setattr(maintenance, "read_run", beat_then_read)
     assert pacha.reap(uri=uri) == []
     assert pacha.load_run(run_id, uri=uri).status is pacha.RunStatus.RUNNING
 
