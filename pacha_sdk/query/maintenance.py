@@ -27,7 +27,7 @@ from typing import Any
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import PachaError, RunNotFoundError, StoreError
+from pacha_sdk.exceptions import AmbiguousRunIdError, RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RunId, RunStatus, utc_now
 from pacha_sdk.query.lineage import input_hashes
 from pacha_sdk.query.read import list_runs, parse_record
@@ -43,7 +43,6 @@ from pacha_sdk.storage.sync import _spool_folders
 
 __all__ = [
     "HEARTBEAT_LOST",
-    "AmbiguousRunIdError",
     "GcReport",
     "gc",
     "pending_spools",
@@ -58,19 +57,6 @@ _PREFIX = re.compile(r"^[0-9a-f-]+$")
 _BLOB_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
 _PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
 _READ_THREADS = 16
-
-
-class AmbiguousRunIdError(PachaError, LookupError):
-    """A run id prefix that more than one stored run starts with."""
-
-    def __init__(self, prefix: str, matches: list[str], root: str) -> None:
-        self.prefix = prefix
-        self.matches = matches
-        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-        super().__init__(
-            f"run id prefix {prefix!r} matches {len(matches)} runs under {root} ({shown}); "
-            "give more characters"
-        )
 
 
 def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
