@@ -3,8 +3,9 @@
 Modelled on fsspec's ``registry.py``: a backend is named by an import string
 and imported only when a URI with its scheme is first opened, so
 ``import pacha_sdk`` never pulls in s3fs or gcsfs. A scheme whose module
-cannot be imported raises :class:`~pacha_sdk.exceptions.BackendNotInstalledError`
-carrying an install hint such as ``pip install 'pacha-sdk[s3]'``.
+cannot be imported raises :class:`~pacha_sdk.exceptions.ExtraNotInstalledError`
+(also known as ``BackendNotInstalledError``) naming the extra to install,
+such as ``pip install 'pacha-sdk[s3]'``.
 
 Third-party packages add schemes through the entry-point group
 ``pacha_sdk.backends`` (name = scheme, value = ``"module:Class"``). The group
@@ -24,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, TypeAlias
 
 from pacha_sdk.backends.base import Backend
-from pacha_sdk.exceptions import BackendNotInstalledError, UnknownSchemeError
+from pacha_sdk.exceptions import ExtraNotInstalledError, UnknownSchemeError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -46,23 +47,22 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.DOTALL)
 _LOCAL = "pacha_sdk.backends.local:LocalBackend"
 _S3 = "pacha_sdk.backends.s3:S3Backend"
 _GCS = "pacha_sdk.backends.gcs:GCSBackend"
-_S3_HINT = "pip install 'pacha-sdk[s3]'"
-_GCS_HINT = "pip install 'pacha-sdk[gcs]'"
 
 
 class _Entry(NamedTuple):
     target: Target
-    hint: str | None
+    extra: str | None
+    """The pacha-sdk extra that installs the backend's client, for built-ins."""
 
 
 _BUILTINS: dict[str, _Entry] = {
     "file": _Entry(_LOCAL, None),
     "local": _Entry(_LOCAL, None),
     "memory": _Entry("pacha_sdk.backends.memory:MemoryBackend", None),
-    "s3": _Entry(_S3, _S3_HINT),
-    "s3a": _Entry(_S3, _S3_HINT),
-    "gs": _Entry(_GCS, _GCS_HINT),
-    "gcs": _Entry(_GCS, _GCS_HINT),
+    "s3": _Entry(_S3, "s3"),
+    "s3a": _Entry(_S3, "s3"),
+    "gs": _Entry(_GCS, "gcs"),
+    "gcs": _Entry(_GCS, "gcs"),
 }
 
 _registry: dict[str, _Entry] = dict(_BUILTINS)
@@ -110,16 +110,16 @@ def get_backend(uri: str, *, storage_options: Mapping[str, Any] | None = None) -
 
     Raises:
         UnknownSchemeError: no backend is registered for the scheme.
-        BackendNotInstalledError: the backend's optional extra is missing.
+        ExtraNotInstalledError: the backend's optional extra is missing.
     """
     scheme, _ = split_scheme(uri)
     cls = _backend_class(scheme)
     try:
         return cls(uri, storage_options=storage_options)
-    except BackendNotInstalledError:
+    except ExtraNotInstalledError:
         raise
     except ImportError as exc:  # a backend that imports its client lazily
-        raise BackendNotInstalledError(scheme, _hint(scheme) or str(exc)) from exc
+        raise _not_installed(scheme, _extra(scheme), str(exc)) from exc
 
 
 def register_backend(scheme: str, target: Target, *, clobber: bool = False) -> None:
@@ -172,21 +172,21 @@ def _backend_class(scheme: str) -> type[Backend]:
         raise UnknownSchemeError(scheme, available_schemes())
     if isinstance(entry.target, type):
         return entry.target
-    return _import_target(scheme, entry.target, entry.hint)
+    return _import_target(scheme, entry.target, entry.extra)
 
 
-def _import_target(scheme: str, target: str, hint: str | None) -> type[Backend]:
-    """Import ``"module:Class"``; a failed import becomes :class:`BackendNotInstalledError`."""
+def _import_target(scheme: str, target: str, extra: str | None) -> type[Backend]:
+    """Import ``"module:Class"``; a failed import becomes :class:`ExtraNotInstalledError`."""
     module_name, _, attr_path = target.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise BackendNotInstalledError(scheme, hint or f"cannot import {target!r} ({exc})") from exc
+        raise _not_installed(scheme, extra, f"cannot import {target!r} ({exc})") from exc
     try:
         for attr in attr_path.split("."):
             obj = getattr(obj, attr)
     except AttributeError as exc:
-        raise BackendNotInstalledError(scheme, f"{target!r} does not exist ({exc})") from exc
+        raise _not_installed(scheme, None, f"{target!r} does not exist ({exc})") from exc
     if not (isinstance(obj, type) and issubclass(obj, Backend)):
         raise TypeError(f"{target!r}, registered for {scheme}://, is not a Backend subclass")
     return obj
@@ -221,11 +221,18 @@ def _reset_entry_points() -> None:
         _entry_points_done = False
 
 
-def _hint(scheme: str) -> str | None:
-    """Return the install hint registered for *scheme*, if any."""
+def _extra(scheme: str) -> str | None:
+    """Return the pacha-sdk extra registered for *scheme*, if any."""
     with _lock:
         entry = _registry.get(scheme)
-    return entry.hint if entry else None
+    return entry.extra if entry else None
+
+
+def _not_installed(scheme: str, extra: str | None, reason: str) -> ExtraNotInstalledError:
+    """The error for a backend that cannot be loaded: its extra, else what failed."""
+    return ExtraNotInstalledError(
+        f"the {scheme}:// backend", extra=extra, reason=reason, scheme=scheme
+    )
 
 
 def _set(scheme: str, entry: _Entry) -> None:

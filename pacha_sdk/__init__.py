@@ -10,42 +10,58 @@
 
     table = pacha.read_metrics(run.run_id, uri="s3://bucket/exp")
 
-Only the exceptions load with the package; every other public name is
-imported on first use (PEP 562), so ``import pacha_sdk`` costs a few
-milliseconds in code that merely might log: pydantic, the models and the
-run machinery load with the first ``pacha.run``, pyarrow with the first
-flush or read.
+Every public name is imported on first use (PEP 562), so ``import pacha_sdk``
+costs well under a millisecond in code that merely might log: pydantic, the
+models and the run machinery load with the first ``pacha.run``, pyarrow with
+the first flush or read.
+
+How the face is built, and what keeps it honest:
+
+- :data:`_LAZY` is the one table of public names and the module each comes
+  from; :func:`__getattr__` imports from it and caches the value here.
+- The same names are imported under ``TYPE_CHECKING``, so type checkers and
+  IDEs see the real objects; ``__getattr__`` is hidden from them, so a typo
+  such as ``pacha.read_metricz`` fails ``mypy --strict`` instead of being
+  ``Any``.
+- ``__all__`` lists the table's names and ``__version__``, sorted.
+- No submodule of the package is named like a public name (``run`` and
+  ``track`` live in :mod:`pacha_sdk.tracking`), so importing a submodule
+  never replaces a public attribute.
+
+``tests/test_face.py`` checks that the table, the ``TYPE_CHECKING`` imports
+and ``__all__`` agree, and that a typo fails mypy.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
-from typing import TYPE_CHECKING, Any
 
 from pacha_sdk._version import __version__
-from pacha_sdk.exceptions import (
-    ArtifactCorruptedError,
-    ArtifactNotFoundError,
-    BackendNotInstalledError,
-    BucketNotFoundError,
-    InvalidHyperparameterError,
-    InvalidMetricError,
-    InvalidRecordError,
-    InvalidRunIdError,
-    MetricTypeError,
-    NoActiveRunError,
-    PachaError,
-    RunNotFoundError,
-    RunStateError,
-    StoreError,
-    StorePermissionError,
-    UnknownSchemeError,
-    UnsafeNameError,
-)
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~2 ms)
 if TYPE_CHECKING:
+    from pacha_sdk.exceptions import (
+        AmbiguousRunIdError,
+        ArtifactCorruptedError,
+        ArtifactNotFoundError,
+        BackendNotInstalledError,
+        BucketNotFoundError,
+        ExtraNotInstalledError,
+        InvalidHyperparameterError,
+        InvalidMetricError,
+        InvalidRecordError,
+        InvalidRunIdError,
+        MetricNotFoundError,
+        MetricTypeError,
+        NoActiveRunError,
+        PachaError,
+        RunNotFoundError,
+        RunStateError,
+        StoreError,
+        StorePermissionError,
+        UnknownSchemeError,
+        UnsafeNameError,
+    )
     from pacha_sdk.models import (
         ArtifactReference,
         ExperimentRun,
@@ -68,7 +84,6 @@ if TYPE_CHECKING:
         lineage,
     )
     from pacha_sdk.query.maintenance import (
-        AmbiguousRunIdError,
         GcReport,
         gc,
         reap,
@@ -99,8 +114,6 @@ if TYPE_CHECKING:
         track,
     )
     from pacha_sdk.views.charts import (
-        ExtraNotInstalledError,
-        MetricNotFoundError,
         plot_metric,
     )
     from pacha_sdk.views.report import (
@@ -108,24 +121,41 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
-    "AmbiguousRunIdError": "pacha_sdk.query.maintenance",
+    "AmbiguousRunIdError": "pacha_sdk.exceptions",
+    "ArtifactCorruptedError": "pacha_sdk.exceptions",
+    "ArtifactNotFoundError": "pacha_sdk.exceptions",
     "ArtifactReference": "pacha_sdk.models",
+    "BackendNotInstalledError": "pacha_sdk.exceptions",
+    "BucketNotFoundError": "pacha_sdk.exceptions",
     "ExperimentRun": "pacha_sdk.models",
-    "ExtraNotInstalledError": "pacha_sdk.views.charts",
+    "ExtraNotInstalledError": "pacha_sdk.exceptions",
     "GcReport": "pacha_sdk.query.maintenance",
     "HardwareInfo": "pacha_sdk.models",
     "HyperparamValue": "pacha_sdk.models",
     "Hyperparameters": "pacha_sdk.models",
+    "InvalidHyperparameterError": "pacha_sdk.exceptions",
+    "InvalidMetricError": "pacha_sdk.exceptions",
+    "InvalidRecordError": "pacha_sdk.exceptions",
+    "InvalidRunIdError": "pacha_sdk.exceptions",
     "Lineage": "pacha_sdk.query.lineage",
-    "MetricNotFoundError": "pacha_sdk.views.charts",
+    "MetricNotFoundError": "pacha_sdk.exceptions",
     "MetricRecord": "pacha_sdk.models",
+    "MetricTypeError": "pacha_sdk.exceptions",
+    "NoActiveRunError": "pacha_sdk.exceptions",
+    "PachaError": "pacha_sdk.exceptions",
     "RankRecord": "pacha_sdk.models",
     "RecipeReference": "pacha_sdk.models",
     "RecipeVersion": "pacha_sdk.models",
     "Run": "pacha_sdk.tracking.run",
     "RunId": "pacha_sdk.models",
+    "RunNotFoundError": "pacha_sdk.exceptions",
+    "RunStateError": "pacha_sdk.exceptions",
     "RunStatus": "pacha_sdk.models",
+    "StoreError": "pacha_sdk.exceptions",
+    "StorePermissionError": "pacha_sdk.exceptions",
     "SyncReport": "pacha_sdk.storage.sync",
+    "UnknownSchemeError": "pacha_sdk.exceptions",
+    "UnsafeNameError": "pacha_sdk.exceptions",
     "active_run": "pacha_sdk.tracking.api",
     "best_run": "pacha_sdk.query.read",
     "download_artifact": "pacha_sdk.query.artifacts",
@@ -147,42 +177,22 @@ _LAZY: dict[str, str] = {
     "track": "pacha_sdk.tracking.track",
     "write_report": "pacha_sdk.views.report",
 }
+"""Every public name (but ``__version__``) and the module that defines it."""
 
+if not TYPE_CHECKING:  # hidden from type checkers: an unknown name must be an error
 
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use and keep it (PEP 562)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pacha_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> object:
+        """Import a public name on first use and keep it (PEP 562)."""
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """Keeps ``pacha.run`` the function when the submodule ``pacha_sdk.tracking.run`` loads.
-
-    Importing a submodule sets it as an attribute of its package; four public
-    functions share their names with submodules (``run``, ``track``, ``sync``,
-    ``lineage``), and that attribute must stay the function, as it would if
-    everything were imported eagerly. The submodules stay in ``sys.modules``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if (
-            name in _LAZY
-            and isinstance(value, types.ModuleType)
-            and value.__name__ == f"{__name__}.{name}"
-        ):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

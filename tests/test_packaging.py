@@ -3,6 +3,11 @@
 ``backends/`` sits at the repository root and is mapped into the package by
 ``[tool.setuptools.package-dir]``; a broken mapping would ship a bare
 ``backends`` package or none at all, which no import-based test can see.
+
+The package list in ``pyproject.toml`` is explicit (auto-discovery would
+also find ``backends/`` as a top-level package), so a new subpackage
+(``ui/``, ``integrations/``) that nobody adds to it would silently be left
+out of the wheel: the wheel is compared with the source tree, file by file.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 _NOT_SOURCE = shutil.ignore_patterns(
@@ -44,9 +51,15 @@ def _build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
-def test_wheel_maps_backends_into_the_package(tmp_path: Path) -> None:
-    with zipfile.ZipFile(_build_wheel(tmp_path)) as wheel:
-        names = set(wheel.namelist())
+@pytest.fixture(scope="module")
+def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Every file name in a wheel built once for this module."""
+    with zipfile.ZipFile(_build_wheel(tmp_path_factory.mktemp("wheel"))) as wheel:
+        return set(wheel.namelist())
+
+
+def test_wheel_maps_backends_into_the_package(wheel_names: set[str]) -> None:
+    names = wheel_names
     for required in [
         "pacha_sdk/__init__.py",
         "pacha_sdk/py.typed",
@@ -60,3 +73,32 @@ def test_wheel_maps_backends_into_the_package(tmp_path: Path) -> None:
     assert not [name for name in names if name.startswith("backends/")]
     tops = {name.split("/", 1)[0] for name in names}
     assert {top for top in tops if not top.endswith(".dist-info")} == {"pacha_sdk"}
+
+
+def _source_files() -> set[str]:
+    """Where each file of ``pacha_sdk/`` and ``backends/`` belongs in the wheel."""
+    shipped: set[str] = set()
+    for folder, prefix in [("pacha_sdk", "pacha_sdk"), ("backends", "pacha_sdk/backends")]:
+        for path in (REPO / folder).rglob("*"):
+            relative = path.relative_to(REPO / folder)
+            if not path.is_file() or "__pycache__" in relative.parts:
+                continue
+            if path.name.startswith(".") or path.name.endswith(("~", ".pyc")):
+                continue  # editor and tool leftovers, never package files
+            shipped.add(f"{prefix}/{relative.as_posix()}")
+    return shipped
+
+
+def test_wheel_ships_every_module_and_data_file_of_the_source(wheel_names: set[str]) -> None:
+    source = _source_files()
+    assert {name for name in source if name.endswith(".py")} >= {
+        "pacha_sdk/__init__.py",
+        "pacha_sdk/backends/__init__.py",
+    }
+    missing = sorted(source - wheel_names)
+    assert not missing, (
+        "not in the wheel (add the subpackage to [tool.setuptools] packages, "
+        f"or its data files to package-data): {missing}"
+    )
+    extra = sorted(name for name in wheel_names - source if not name.startswith("pacha_sdk-"))
+    assert not extra, f"in the wheel but not in the source tree: {extra}"

@@ -26,7 +26,7 @@ from typing import Any
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import PachaError, RunNotFoundError
+from pacha_sdk.exceptions import AmbiguousRunIdError, RunNotFoundError
 from pacha_sdk.models import ExperimentRun, RunId, RunStatus, seconds_since_beat, utc_now
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
@@ -49,7 +49,6 @@ from pacha_sdk.storage.sync import _spool_folders
 
 __all__ = [
     "HEARTBEAT_LOST",
-    "AmbiguousRunIdError",
     "GcReport",
     "gc",
     "pending_spools",
@@ -61,19 +60,6 @@ HEARTBEAT_LOST = "heartbeat lost"
 """The ``error_message`` :func:`reap` gives a run it marks failed."""
 
 _PREFIX = re.compile(r"^[0-9a-f-]+$")
-
-
-class AmbiguousRunIdError(PachaError, LookupError):
-    """A run id prefix that more than one stored run starts with."""
-
-    def __init__(self, prefix: str, matches: list[str], root: str) -> None:
-        self.prefix = prefix
-        self.matches = matches
-        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-        super().__init__(
-            f"run id prefix {prefix!r} matches {len(matches)} runs under {root} ({shown}); "
-            "give more characters"
-        )
 
 
 def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:

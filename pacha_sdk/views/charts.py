@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk.exceptions import PachaError
+from pacha_sdk.exceptions import ExtraNotInstalledError, MetricNotFoundError
 from pacha_sdk.query.read import load_run, read_metrics
 from pacha_sdk.views.display import SYSTEM_PREFIX, run_label, short_id
 
@@ -33,33 +33,11 @@ if TYPE_CHECKING:
     from pacha_sdk.models import ExperimentRun
 
 __all__ = [
-    "ExtraNotInstalledError",
-    "MetricNotFoundError",
     "Series",
     "load_series",
     "metric_order",
     "plot_metric",
 ]
-
-
-class ExtraNotInstalledError(PachaError, ImportError):
-    """A feature needs an optional extra of pacha-sdk that is not installed."""
-
-    def __init__(self, feature: str, package: str, extra: str) -> None:
-        self.extra = extra
-        super().__init__(
-            f"{feature} need {package}, which is not installed: pip install 'pacha-sdk[{extra}]'"
-        )
-
-
-class MetricNotFoundError(PachaError, LookupError):
-    """None of the runs asked for has a point of this metric."""
-
-    def __init__(self, name: str, run_ids: Sequence[str], available: Sequence[str]) -> None:
-        self.metric_name = name
-        runs = ", ".join(short_id(run_id) for run_id in run_ids)
-        known = ", ".join(available) if available else "none"
-        super().__init__(f"no points of metric {name!r} in run(s) {runs}; their metrics: {known}")
 
 
 @dataclass(frozen=True)
@@ -121,7 +99,7 @@ def _figure_class() -> type[Figure]:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ExtraNotInstalledError("PNG charts", "matplotlib", "plot") from None
+        raise ExtraNotInstalledError("PNG charts", package="matplotlib", extra="plot") from None
     return Figure
 
 
@@ -180,7 +158,7 @@ def plot_metric(
     series = load_series(records, names=[name], uri=uri, storage_options=storage_options)
     if not series.get(name):
         available = metric_order([n for record in records for n in record.summary])
-        raise MetricNotFoundError(name, ids, available)
+        raise MetricNotFoundError(name, [short_id(run_id) for run_id in ids], available)
     figure = figure_class(figsize=(width / dpi, height / dpi), dpi=dpi)
     _draw(figure, series[name], name, title=title or name, log_scale=log_scale)
     path = Path(output)

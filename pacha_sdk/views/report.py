@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 from pacha_sdk.backends import get_backend
 from pacha_sdk.env import resolve_uri
+from pacha_sdk.exceptions import MetricNotFoundError
 from pacha_sdk.models import format_timestamp, utc_now
 from pacha_sdk.query.read import load_run
-from pacha_sdk.views.charts import MetricNotFoundError, Series, load_series, metric_order
+from pacha_sdk.views.charts import Series, load_series, metric_order
 from pacha_sdk.views.display import (
     format_duration,
     format_time,
@@ -259,7 +260,7 @@ def report_html(
     missing = [name for name in names or () if not series.get(name)]
     if missing:
         known = metric_order([n for record in records for n in record.summary])
-        raise MetricNotFoundError(missing[0], list(run_ids), known)
+        raise MetricNotFoundError(missing[0], [short_id(run_id) for run_id in run_ids], known)
     colours = {str(r.run_id): PALETTE[i % len(PALETTE)] for i, r in enumerate(records)}
     charts = [_chart(name, curves, colours) for name, curves in series.items() if curves]
     root = get_backend(resolve_uri(uri), storage_options=storage_options).uri
