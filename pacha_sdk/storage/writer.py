@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from pacha_sdk._clock import SYSTEM_CLOCK
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.storage.buffer import FIELDS
 from pacha_sdk.storage.layout import part_key
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class RetryPolicy:
 class _PendingPart:
     key: str
     rows: int
+    """Points in the part (the buffer's flat batch holds FIELDS slots per point)."""
     data: bytes | None
     """The Parquet bytes in memory, or ``None`` once only the spool has them."""
     spooled: bool = False
@@ -243,7 +245,7 @@ class MetricWriter(threading.Thread):
         part = build_part(self._run_id, self._rank, batch)
         key = part_key(self._run_id, self._writer_id, self._seq)
         self._seq += 1
-        pending = _PendingPart(key=key, rows=len(batch), data=part_bytes(part))
+        pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=part_bytes(part))
         self._pending.append(pending)
         if self._backend.write_ahead:
             self._spool_part(pending, keep_in_memory=True)
