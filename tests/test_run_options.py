@@ -226,3 +226,17 @@ def test_spool_dir_must_be_a_path(store: str, bad: object) -> None:
     with pytest.raises(TypeError, match="spool_dir must be a folder path"):
         pacha.run(uri=store, spool_dir=bad)  # type: ignore[arg-type]
     assert pacha.list_runs(uri=store) == []
+
+
+def test_a_secret_looking_env_var_is_reported_at_the_users_line(store: str) -> None:
+    calls: dict[str, Callable[[], object]] = {
+        "run": lambda: pacha.run(uri=store, env_vars=["API_TOKEN"]).complete(),
+        "Run": lambda: pacha.Run(uri=store, env_vars=["API_TOKEN"]),
+        "track": lambda: pacha.track(uri=store, env_vars=["API_TOKEN"]),
+    }
+    for entry_point, call in calls.items():
+        with pytest.warns(UserWarning, match="API_TOKEN") as caught:
+            call()
+        assert len(caught) == 1, entry_point
+        where = (caught[0].filename, caught[0].lineno)
+        assert where == (__file__, call.__code__.co_firstlineno), entry_point

@@ -92,26 +92,36 @@ def check_options(options: RunOptions, caller: str) -> RunOptions:
     given: dict[str, Any] = {key: None for key in _KEYWORDS}
     given.update(DEFAULTS)
     given.update(options)
+    _check_writing(given)
+    _check_recording(given)
+    return cast("RunOptions", given)
+
+
+def _check_writing(given: dict[str, Any]) -> None:
+    """Check and normalize how the run writes: intervals, batch size, spool folder."""
     check_seconds("flush_interval", given["flush_interval"])
     check_seconds("close_timeout", given["close_timeout"])
     flush_rows = given["flush_rows"]
     if isinstance(flush_rows, bool) or not isinstance(flush_rows, int) or flush_rows < 1:
         raise ValueError(f"flush_rows must be a positive int, got {flush_rows!r}")
+    given["flush_interval"] = float(given["flush_interval"])
+    given["close_timeout"] = float(given["close_timeout"])
+    given["spool_dir"] = _spool_dir(given["spool_dir"])
+
+
+def _check_recording(given: dict[str, Any]) -> None:
+    """Check and normalize what the run records: recipe, observers, environment, name, tags."""
     recipe = given["recipe"]
     if recipe is not None and not isinstance(recipe, RecipeReference):
         raise TypeError(f"recipe must be a pacha.RecipeReference, got {recipe!r}")
     if not isinstance(given["capture_output"], bool):
         raise TypeError(f"capture_output must be a bool, got {given['capture_output']!r}")
     sampling_interval(given["system_metrics"])
-    given["env_vars"] = check_env_vars(given["env_vars"])
-    given["spool_dir"] = _spool_dir(given["spool_dir"])
-    given["flush_interval"] = float(given["flush_interval"])
-    given["close_timeout"] = float(given["close_timeout"])
+    given["env_vars"] = check_env_vars(given["env_vars"])  # read once: it may be an iterator
     if given["name"] is not None:
         check_display_name("run name", given["name"])
     if given["tags"] is not None:
-        given["tags"] = tags_dict(given["tags"])  # once: it may be an iterator
-    return cast("RunOptions", given)
+        given["tags"] = tags_dict(given["tags"])  # read once too
 
 
 def _spool_dir(value: object) -> str | None:

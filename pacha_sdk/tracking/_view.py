@@ -36,7 +36,7 @@ class RunView:
     _rank: int
     _writes_rank_record: bool
     _state: RunState
-    _last_error: BaseException | None = None
+    _last_error: BaseException | None
 
     @property
     def _record(self) -> ExperimentRun:

@@ -72,10 +72,6 @@ class Run(RunArtifacts):
 
     _clock: Clock = SYSTEM_CLOCK
     """What the run's waits, its writer and its record keeper read time from."""
-    _writer: MetricWriter | None = None
-    _observers: Observers | None = None
-    _backpressure_noted = False
-    _finishing = False
 
     @run_keywords
     def __init__(
@@ -113,6 +109,11 @@ class Run(RunArtifacts):
         self._state = RunState.PENDING
         self._lifecycle = threading.RLock()
         self._tokens: list[Token[Run | None]] = []
+        self._writer: MetricWriter | None = None
+        self._observers: Observers | None = None
+        self._last_error: BaseException | None = None
+        self._backpressure_noted = False
+        self._finishing = False
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status} at {self.uri}>"
