@@ -8,6 +8,11 @@ background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
 ranks above 0 keep their own record instead (see :mod:`pacha_sdk.tracking._ranks`).
+
+Beside this module: the keywords and their checks (``_options``), what a run
+is built of (``_setup``), its read-only properties (``_view``), artifacts
+(``_artifacts``), the sampler and console capture (``_observers``) and how it
+ends (``_finish``).
 """
 
 from __future__ import annotations
