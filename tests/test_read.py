@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import pacha_sdk as pacha
+from tests.conftest import wait_until
 
 # The README's part-file schema. ``name`` is dictionary-encoded inside the
 # Parquet file and read as a plain string.
@@ -319,12 +319,17 @@ def test_best_run_over_completed_runs(store: str) -> None:
         pacha.best_run("loss", mode="median", uri=store)  # type: ignore[arg-type]
 
 
+def parts_written(store: str, run_id: str, count: int) -> Callable[[], bool]:
+    """Whether *count* part files of the run are in the store (the writer checks every few ms)."""
+    return lambda: len(_part_files(store, run_id)) >= count
+
+
 def test_flush_rows_writes_several_part_files(store: str) -> None:
     with pacha.run(uri=store, flush_rows=1000, flush_interval=3600) as run:
         for chunk in range(10):
             for step in range(chunk * 1000, (chunk + 1) * 1000):
                 run.log_metric("loss", float(step), step)
-            time.sleep(0.12)  # the writer looks for a full buffer every few ms
+            wait_until(parts_written(store, run.run_id, chunk + 1))  # one part per full buffer
         parts_while_running = len(_part_files(store, run.run_id))
     assert parts_while_running >= 2
     table = pacha.read_metrics(run.run_id, uri=store)

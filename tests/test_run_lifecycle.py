@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import pacha_sdk as pacha
+from tests.conftest import wait_until
 
 # --------------------------------------------------------------------------
 # Status rules, as one table: with-block, @track on def, @track on async def.
@@ -524,15 +524,6 @@ def test_each_asyncio_task_sees_its_own_run(store: str) -> None:
 # --------------------------------------------------------------------------
 
 
-def _poll(check: Callable[[], bool], timeout: float = 2.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.02)
-    return check()
-
-
 def test_heartbeat_and_summary_are_written_while_running(store: str) -> None:
     with pacha.run(uri=store, flush_interval=0.2) as run:
         run_id = str(run.run_id)
@@ -546,7 +537,7 @@ def test_heartbeat_and_summary_are_written_while_running(store: str) -> None:
             beat = pacha.load_run(run_id, uri=store).heartbeat_at
             return beat is not None and beat > first_beat
 
-        assert _poll(beat_advanced)
+        wait_until(beat_advanced)
 
         run.log_metric("loss", 0.5, step=0)
         run.log_metric("loss", float("nan"), step=1)

@@ -8,6 +8,7 @@ where the test must prove that the SDK itself flushes on the way out.
 
 from __future__ import annotations
 
+import inspect
 import os
 import queue
 import signal
@@ -15,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import pacha_sdk as pacha
+from tests.conftest import wait_until
 
 WAIT = 30.0
 """Seconds any wait on a child may take before the test fails instead of hanging."""
@@ -33,6 +34,8 @@ WAIT = 30.0
 POINTS = 1000
 
 _PRELUDE = """
+from __future__ import annotations
+
 import signal
 import sys
 import time
@@ -53,10 +56,7 @@ def ready(*runs):
     print(*[run.run_id for run in runs], "ready", flush=True)
 
 
-def wait_until(condition, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.01)
+WAIT_UNTIL
 """
 
 
@@ -70,6 +70,7 @@ class Child:
             .replace("STORE_URI", repr(store))
             .replace("MARKER_PATH", repr(str(self.marker)))
             .replace("POINTS", str(POINTS))
+            .replace("WAIT_UNTIL", inspect.getsource(wait_until))  # the tests' own helper
         )
         path = tmp_path / "child.py"
         path.write_text(script + textwrap.dedent(body))
@@ -160,12 +161,11 @@ def _wait_for_flush(run_id: str, store: str, metric: str, value: float) -> None:
     The child sleeps five flush intervals first; this only keeps a heavily
     loaded machine from failing the test.
     """
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if pacha.load_run(run_id, uri=store).summary.get(metric) == value:
-            return
-        time.sleep(0.02)
-    pytest.fail(f"{metric}={value} never reached the store of run {run_id}")
+    wait_until(
+        lambda: pacha.load_run(run_id, uri=store).summary.get(metric) == value,
+        timeout=WAIT,
+        message=f"{metric}={value} never reached the store of run {run_id}",
+    )
 
 
 def _assert_all_points(run_id: str, store: str, count: int = POINTS) -> None:
@@ -397,7 +397,8 @@ def test_sigkill_leaves_a_stale_running_run_with_every_flushed_point(
     )
     (run_id,) = child.wait_ready()
     _wait_for_flush(run_id, store, "loss", 1.0 / POINTS)
-    time.sleep(0.3)  # let a flush of "still-logging" be under way
+    # Flushes of "still-logging" are under way: kill the child in the middle of them.
+    wait_until(lambda: "still-logging" in pacha.load_run(run_id, uri=store).summary, timeout=WAIT)
     child.send(signal.SIGKILL)
     assert child.wait() == -signal.SIGKILL
 
@@ -411,10 +412,8 @@ def test_sigkill_leaves_a_stale_running_run_with_every_flushed_point(
     assert not record.stale_at(heartbeat)
     assert record.stale_at(datetime.now(timezone.utc) + timedelta(seconds=10))
 
-    deadline = time.monotonic() + 5.0  # 3 x 0.2 s after the last beat, it is stale
-    while not pacha.load_run(run_id, uri=store).is_stale and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert pacha.load_run(run_id, uri=store).is_stale
+    # 3 x 0.2 s after the last beat, it is stale.
+    wait_until(lambda: pacha.load_run(run_id, uri=store).is_stale, timeout=5.0)
 
     _assert_all_points(run_id, store)
     assert record.summary["loss"] == 1.0 / POINTS

@@ -15,13 +15,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 import pacha_sdk as pacha
+from tests.conftest import wait_until
 
 if TYPE_CHECKING:
     from tests.servers import ObjectStore
@@ -29,14 +29,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.servers"]
 
 pytestmark = pytest.mark.servers
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def spool_files(root: Path) -> list[Path]:
@@ -90,8 +82,8 @@ def test_http_500s_for_a_while_lose_and_duplicate_nothing(faulty_s3: ObjectStore
         proxy.http_500()
         for step in range(2000):
             run.log_metric("loss", float(step), step)
-        time.sleep(0.8)
-        assert proxy.failed > 0
+        time.sleep(0.8)  # the outage lasts four flush intervals
+        wait_until(lambda: proxy.failed > 0)
         proxy.heal()
     assert sorted(stored_steps(faulty_s3, run.run_id)) == list(range(2000))
 

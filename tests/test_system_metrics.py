@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 import pacha_sdk as pacha
+from tests.conftest import wait_until
 
 SYSTEM_NAMES = {"system/cpu_percent", "system/memory_rss_mb", "system/memory_percent"}
 
@@ -20,16 +21,15 @@ def sampler_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("pacha-system-metrics")]
 
 
-def wait_for_samples(run: pacha.Run, count: int, timeout: float = 10.0) -> None:
+def wait_for_samples(run: pacha.Run, count: int) -> None:
     """Keep the run open until the sampler has logged *count* samples."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def sampled() -> bool:
         run.flush()
         table = pacha.read_metrics(run.run_id, uri=run.uri, names="system/memory_rss_mb")
-        if table.num_rows >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {count} samples in {timeout} s")
+        return bool(table.num_rows >= count)
+
+    wait_until(sampled, message=f"fewer than {count} samples")
 
 
 def points(table: pa.Table, name: str) -> list[tuple[int, float]]:

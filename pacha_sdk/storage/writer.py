@@ -22,24 +22,31 @@ reaches the training loop: failed parts stay spooled (and leave memory),
 and the writer retries with exponential backoff and jitter, in order,
 until they are stored or the run's final wait runs out. What is left then
 stays in the spool for :func:`pacha_sdk.storage.sync`.
+
+Every wait, interval and deadline reads the injected
+:class:`~pacha_sdk._clock.Clock`, so a test can drive the writer through
+minutes of backoff in no time and assert each delay exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pacha_sdk._clock import SYSTEM_CLOCK
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.storage.buffer import FIELDS
 from pacha_sdk.storage.layout import part_key
 
 if TYPE_CHECKING:
+    from pacha_sdk._clock import Clock
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
     from pacha_sdk.storage.buffer import MetricBuffer
@@ -55,20 +62,27 @@ POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter between ``base`` and ``cap`` seconds."""
+    """Exponential backoff from ``base`` up to ``cap`` seconds, with jitter.
+
+    Each delay is drawn between half and all of ``min(cap, base * 2**attempt)``;
+    *jitter* is the source of that draw (a number in ``[0, 1)``), so a test can
+    make every delay exact.
+    """
 
     base: float = 0.2
     cap: float = 10.0
+    jitter: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
+    def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number *attempt* (0-based)."""
-        return min(self.cap, self.base * 2.0**attempt) * (0.5 + rand() / 2)
+        return min(self.cap, self.base * 2.0**attempt) * (0.5 + self.jitter() / 2)
 
 
 @dataclass
 class _PendingPart:
     key: str
     rows: int
+    """Points in the part (the buffer's flat batch holds FIELDS slots per point)."""
     data: bytes | None
     """The Parquet bytes in memory, or ``None`` once only the spool has them."""
     spooled: bool = False
@@ -91,6 +105,7 @@ class MetricWriter(threading.Thread):
         heartbeat: Callable[[], None],
         spool: Spool,
         retry: RetryPolicy | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(name=f"pacha-writer-{run_id}", daemon=True)
         self._buffer = buffer
@@ -103,6 +118,7 @@ class MetricWriter(threading.Thread):
         self._heartbeat = heartbeat
         self.spool = spool
         self._retry = retry or RetryPolicy(cap=max(flush_interval, 1.0))
+        self._clock = clock
         self._pending: deque[_PendingPart] = deque()
         self._seq = 0
         self._wake = threading.Event()
@@ -139,7 +155,7 @@ class MetricWriter(threading.Thread):
 
         Returns whether every point reached the store.
         """
-        self._give_up_at = time.monotonic() + timeout
+        self._give_up_at = self._clock.monotonic() + timeout
         self._stopping = True
         self._wake.set()
         self.join(timeout + 1.0)
@@ -147,16 +163,18 @@ class MetricWriter(threading.Thread):
 
     def run(self) -> None:
         """The thread's loop: flush when due, retry while the store fails, end when stopped."""
-        next_flush = time.monotonic() + self._interval
+        clock = self._clock
+        next_flush = clock.monotonic() + self._interval
         next_retry = 0.0
         while True:
-            now = time.monotonic()
-            self._wake.wait(max(0.0, min(next_flush - now, POLL_SECONDS, self._give_up_at - now)))
+            now = clock.monotonic()
+            wake_at = min(next_flush, self._give_up_at, next_retry if self._pending else math.inf)
+            clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
             self._wake.clear()
             with self._done:
                 ticket = self._requested
             stopping = self._stopping  # read before taking rows: later rows need another cycle
-            now = time.monotonic()
+            now = clock.monotonic()
             flush_due = (
                 stopping
                 or ticket > self._completed
@@ -174,7 +192,7 @@ class MetricWriter(threading.Thread):
             if not (flush_due or self._pending):
                 continue
             stored = self._cycle()
-            now = time.monotonic()
+            now = clock.monotonic()
             next_flush = now + self._interval
             if stored:
                 with self._done:
@@ -227,7 +245,7 @@ class MetricWriter(threading.Thread):
         part = build_part(self._run_id, self._rank, batch)
         key = part_key(self._run_id, self._writer_id, self._seq)
         self._seq += 1
-        pending = _PendingPart(key=key, rows=len(batch), data=part_bytes(part))
+        pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=part_bytes(part))
         self._pending.append(pending)
         if self._backend.write_ahead:
             self._spool_part(pending, keep_in_memory=True)

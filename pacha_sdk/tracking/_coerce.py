@@ -1,4 +1,4 @@
-"""Metric values and steps: what the hot path accepts beyond plain floats and ints.
+"""Metric names, values and steps: what the hot path accepts beyond plain floats and ints.
 
 ``Run.log_metric`` checks ``type(value) is float`` and a plain non-negative
 ``int`` step inline; everything else comes here, off the fast path. The
@@ -15,10 +15,22 @@ import operator
 
 from pacha_sdk.exceptions import InvalidMetricError, MetricTypeError
 
-__all__ = ["MAX_STEP", "check_seconds", "coerce_step", "coerce_value"]
+__all__ = ["MAX_STEP", "check_metric_name", "check_seconds", "coerce_step", "coerce_value"]
 
 MAX_STEP = 2**63 - 1
 """The largest step the int64 ``step`` column holds."""
+
+
+def check_metric_name(name: object) -> None:
+    """Raise unless *name* is a non-empty ``str`` of valid Unicode (checked once per name)."""
+    if not isinstance(name, str):
+        raise MetricTypeError(name, "metric names must be str")
+    if not name:
+        raise InvalidMetricError(name, "metric names must not be empty")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMetricError(name, "metric names must be valid Unicode text") from None
 
 
 def coerce_value(name: str, value: object) -> float:

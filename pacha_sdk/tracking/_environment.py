@@ -97,7 +97,7 @@ def check_env_vars(names: Iterable[str] | None) -> tuple[str, ...]:
                 f"pacha: not recording environment variable {name!r}: its name looks like "
                 "a secret (KEY, SECRET, TOKEN, PASSWORD, CREDENTIAL)",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,  # past the option checks and run/Run/track: the user's line
             )
         elif name not in kept:
             kept.append(name)

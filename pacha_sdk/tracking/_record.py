@@ -20,16 +20,17 @@ import math
 import os
 import socket
 import threading
-import time
 from typing import TYPE_CHECKING
 
+from pacha_sdk._clock import SYSTEM_CLOCK
 from pacha_sdk._version import __version__
 from pacha_sdk.exceptions import InvalidRecordError, StoreError
-from pacha_sdk.models import ExperimentRun, RankRecord, format_timestamp, utc_now
+from pacha_sdk.models import ExperimentRun, RankRecord, format_timestamp
 from pacha_sdk.storage import records
 from pacha_sdk.storage.layout import rank_record_key, run_record_key
 
 if TYPE_CHECKING:
+    from pacha_sdk._clock import Clock
     from pacha_sdk.backends import Backend
     from pacha_sdk.storage.buffer import MetricBuffer
     from pacha_sdk.storage.writer import RetryPolicy
@@ -43,9 +44,16 @@ HEARTBEAT_LOCK_SECONDS = 1.0
 
 
 class RecordKeeper:
-    """Holds one run's record and writes it to the store."""
+    """Holds one run's record and writes it to the store, on *clock*'s time."""
 
-    def __init__(self, record: ExperimentRun, backend: Backend, buffer: MetricBuffer) -> None:
+    def __init__(
+        self,
+        record: ExperimentRun,
+        backend: Backend,
+        buffer: MetricBuffer,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.record = record
         self.lock = threading.RLock()
         """Held while the record changes or is written."""
@@ -53,6 +61,7 @@ class RecordKeeper:
         self.last_error: BaseException | None = None
         self._backend = backend
         self._buffer = buffer
+        self._clock = clock
         self._base_summary: dict[str, float | None] = {}
 
     @property
@@ -97,7 +106,7 @@ class RecordKeeper:
 
     def to_json(self) -> bytes:
         """The record as ``run.json`` bytes, with a fresh heartbeat."""
-        self.record.extra["heartbeat_at"] = format_timestamp(utc_now())
+        self.record.extra["heartbeat_at"] = format_timestamp(self._clock.now())
         return records.record_bytes(self.snapshot())
 
     def write(self) -> None:
@@ -131,7 +140,10 @@ class RecordKeeper:
                 logger.warning("pacha: %s; the next flush writes it again", error)
 
     def write_final(self, deadline: float, retry: RetryPolicy) -> bool:
-        """Write the final status, retrying with backoff until *deadline* (one try at least)."""
+        """Write the final status, retrying with backoff until *deadline* (one try at least).
+
+        *deadline* is a reading of the keeper's clock (``clock.monotonic()``).
+        """
         attempt = 0
         with self.lock:
             while True:
@@ -142,9 +154,9 @@ class RecordKeeper:
                 except StoreError as error:
                     self.last_error = error
                     delay = retry.delay(attempt)
-                    if time.monotonic() + delay > deadline:
+                    if self._clock.monotonic() + delay > deadline:
                         return False
-                    time.sleep(delay)
+                    self._clock.sleep(delay)
                     attempt += 1
 
 
@@ -163,8 +175,9 @@ class RankKeeper(RecordKeeper):
         *,
         rank: int,
         world_size: int | None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        super().__init__(record, backend, buffer)
+        super().__init__(record, backend, buffer, clock=clock)
         self.rank = rank
         self._world_size = world_size
         self._hostname = socket.gethostname()
@@ -186,7 +199,7 @@ class RankKeeper(RecordKeeper):
 
     def to_json(self) -> bytes:
         """The rank record as JSON bytes, with a fresh heartbeat."""
-        beat = utc_now()
+        beat = self._clock.now()
         run = self.record
         trace = run.extra.get("traceback")
         rank_record = RankRecord(

@@ -7,6 +7,9 @@ their points, then restores the previous handler and hands it the signal:
 the default action still ends the process, a user handler still runs, an
 ignored signal stays ignored. With no run active the previous handler is
 back in place.
+
+The module knows nothing of runs: it keeps objects with a ``cancel()``
+method (:class:`Cancellable`), which a :class:`~pacha_sdk.tracking.run.Run` is.
 """
 
 from __future__ import annotations
@@ -15,15 +18,21 @@ import os
 import signal
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from pacha_sdk.tracking.run import Run
+__all__ = ["Cancellable", "register", "unregister"]
 
-__all__ = ["register", "unregister"]
+
+class Cancellable(Protocol):
+    """What SIGTERM acts on: something that records itself cancelled and flushes."""
+
+    def cancel(self) -> None:
+        """Finish as cancelled; called from the signal handler, in the main thread."""
+        ...
+
 
 _lock = threading.RLock()
-_runs: list[Run] = []
+_runs: list[Cancellable] = []
 _previous: Any = None
 _installed = False
 
@@ -32,7 +41,7 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def register(run: Run) -> None:
+def register(run: Cancellable) -> None:
     """Track *run* as active; install the handler if this is the main thread."""
     global _installed, _previous
     with _lock:
@@ -43,7 +52,7 @@ def register(run: Run) -> None:
             _installed = True
 
 
-def unregister(run: Run) -> None:
+def unregister(run: Cancellable) -> None:
     """Forget *run*; restore the previous handler once no run is active."""
     with _lock:
         if run in _runs:

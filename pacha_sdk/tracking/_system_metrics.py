@@ -12,9 +12,10 @@ step = sample number:
 * with NVML (the ``gpu`` extra), for each GPU *i*: ``system/gpu{i}/utilization``
   (percent), ``system/gpu{i}/memory_used_mb`` and ``system/gpu{i}/memory_percent``.
 
-It goes through :meth:`Run.log_metrics`, the hot path, so it costs the
-training loop one list append per sample. A failing probe is skipped, never
-raised; the run stops and joins the thread before its final flush.
+It is given the run's :meth:`Run.log_metrics` (the hot path, so a sample
+costs the training loop one list append), not the run itself. A failing
+probe is skipped, never raised; the run stops and joins the thread before
+its final flush.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ import contextlib
 import logging
 import math
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import psutil
 
 from pacha_sdk.tracking._hardware import nvml
 
-if TYPE_CHECKING:
-    from pacha_sdk.tracking.run import Run
+__all__ = ["DEFAULT_INTERVAL", "LogMetrics", "SystemMetricsSampler", "sampling_interval"]
 
-__all__ = ["DEFAULT_INTERVAL", "SystemMetricsSampler", "sampling_interval"]
+LogMetrics = Callable[[Mapping[str, float], int], None]
+"""Logs ``{name: value}`` at a step, as :meth:`Run.log_metrics` does."""
 
 DEFAULT_INTERVAL = 10.0
 """Seconds between samples when ``system_metrics=True`` (the default)."""
@@ -63,11 +65,14 @@ def sampling_interval(system_metrics: bool | float, /) -> float | None:  # noqa:
 
 
 class SystemMetricsSampler(threading.Thread):
-    """Logs ``system/*`` metrics into *run* every *interval* seconds until stopped."""
+    """Logs ``system/*`` metrics through *log_metrics* every *interval* seconds until stopped.
 
-    def __init__(self, run: Run, interval: float) -> None:
-        super().__init__(name=f"pacha-system-metrics-{run.run_id}", daemon=True)
-        self._run = run
+    *run_id* names the thread (``pacha-system-metrics-<run_id>``).
+    """
+
+    def __init__(self, log_metrics: LogMetrics, interval: float, *, run_id: str) -> None:
+        super().__init__(name=f"pacha-system-metrics-{run_id}", daemon=True)
+        self._log_metrics = log_metrics
         self._interval = interval
         self._stopped = threading.Event()
         self._process = psutil.Process()
@@ -88,7 +93,7 @@ class SystemMetricsSampler(threading.Thread):
                 values = self._cpu_and_memory()
                 values.update(_gpu_values(lib, gpus))
                 try:
-                    self._run.log_metrics(values, step=step)
+                    self._log_metrics(values, step)
                 except Exception as error:  # the run finished under us
                     logger.debug("pacha: system metrics sampler stops: %s", error)
                     return

@@ -7,40 +7,26 @@ and delegate. Keeping them apart keeps ``Run`` testable as a plain object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from typing_extensions import Unpack
 
 from pacha_sdk.exceptions import NoActiveRunError
 from pacha_sdk.tracking import _context
-from pacha_sdk.tracking.run import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_FLUSH_ROWS,
-    Run,
-)
+from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
+from pacha_sdk.tracking.run import Run
 
 if TYPE_CHECKING:
-    from pacha_sdk.models import Hyperparameters, RecipeReference
+    from pacha_sdk.models import Hyperparameters
 
 __all__ = ["active_run", "log_metric", "log_metrics", "run"]
 
 
+@run_keywords
 def run(
     hparams: Hyperparameters | Mapping[str, Any] | None = None,
-    *,
-    uri: str | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    name: str | None = None,
-    recipe: RecipeReference | None = None,
-    tags: Mapping[str, Any] | Iterable[str] | None = None,
-    run_id: str | None = None,
-    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-    flush_rows: int = DEFAULT_FLUSH_ROWS,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    rank: int | None = None,
-    system_metrics: bool | float = True,
-    capture_output: bool = False,
-    env_vars: Iterable[str] | None = None,
+    **options: Unpack[RunOptions],
 ) -> Run:
     """Start a run and return it; use it as a context manager to finish it for you.
 
@@ -49,6 +35,10 @@ def run(
     it the active run for :func:`log_metric` inside the block. Without
     ``with``, call ``run.complete()`` yourself (a run left open is finished
     at interpreter exit).
+
+    The keywords (:class:`~pacha_sdk.tracking._options.RunOptions`) are the
+    same for ``Run(...)`` and ``@pacha.track(...)``; this is where they are
+    documented. Each is checked before anything is written.
 
     Args:
         hparams: a :class:`Hyperparameters` or a plain mapping; keys naming
@@ -65,15 +55,20 @@ def run(
         run_id: attach to this run id (resume, or another rank of one job);
             default ``$PACHA_RUN_ID`` for a run not nested in another, so
             every rank of a torchrun or SLURM job logs into one run.
-        flush_interval: seconds between flushes: the most points a killed
-            process can lose, and the heartbeat period.
-        flush_rows: buffered points that trigger an early flush.
-        close_timeout: seconds the end of the run waits for its last writes.
+        flush_interval: seconds between flushes (default 5): the most points
+            a killed process can lose, and the heartbeat period.
+        flush_rows: buffered points that trigger an early flush (default 100,000).
+        close_timeout: seconds the end of the run waits for its last writes
+            (default 30); what the store has not taken by then stays in the spool.
         rank: this process's rank in distributed training (the ``rank``
             column); default ``$RANK``, else ``$SLURM_PROCID``, else 0. Rank 0
             owns ``run.json``; a rank above 0 of a shared run keeps its own
             record in ``runs/<id>/ranks/<rank>.json``
             (:func:`pacha_sdk.load_rank_records`).
+        spool_dir: the local folder where points wait (fsynced) until a
+            remote store has them, and what a run ending in an outage leaves
+            for ``pacha sync``; default ``$PACHA_SPOOL_DIR``, else
+            ``~/.cache/pacha-sdk/spool``.
         system_metrics: log ``system/*`` metrics (CPU, memory, GPUs) every 10 s,
             the first one interval in; a number of seconds sets the interval,
             ``False`` turns it off.
@@ -83,22 +78,7 @@ def run(
             ``extra.environment.env``; names that look like secrets (KEY,
             SECRET, TOKEN, PASSWORD) are skipped with a warning.
     """
-    return Run(
-        hparams,
-        uri=uri,
-        storage_options=storage_options,
-        name=name,
-        recipe=recipe,
-        tags=tags,
-        run_id=run_id,
-        flush_interval=flush_interval,
-        flush_rows=flush_rows,
-        close_timeout=close_timeout,
-        rank=rank,
-        system_metrics=system_metrics,
-        capture_output=capture_output,
-        env_vars=env_vars,
-    ).start()
+    return Run(hparams, **check_options(options, "run")).start()
 
 
 def active_run() -> Run | None:

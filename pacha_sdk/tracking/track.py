@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from pacha_sdk.tracking._environment import check_env_vars
-from pacha_sdk.tracking.run import (
-    DEFAULT_CLOSE_TIMEOUT,
-    DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_FLUSH_ROWS,
-    Run,
-)
+from typing_extensions import Unpack
+
+from pacha_sdk.tracking._hparams import build_hyperparameters
+from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
+from pacha_sdk.tracking.run import Run
 
 if TYPE_CHECKING:
-    from pacha_sdk.models import Hyperparameters, RecipeReference
+    from pacha_sdk.models import Hyperparameters
 
 __all__ = ["track"]
 
@@ -56,38 +54,17 @@ def track(
     /,
     *,
     hparams: Hyperparameters | Mapping[str, Any] | None = None,
-    uri: str | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    name: str | None = None,
-    recipe: RecipeReference | None = None,
-    tags: Mapping[str, Any] | Iterable[str] | None = None,
-    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-    flush_rows: int = DEFAULT_FLUSH_ROWS,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    rank: int | None = None,
-    system_metrics: bool | float = True,
-    capture_output: bool = False,
-    env_vars: Iterable[str] | None = None,
+    **options: Unpack[RunOptions],
 ) -> Callable[[F], F]: ...
 
 
+@run_keywords
 def track(
     func: F | None = None,
     /,
     *,
     hparams: Hyperparameters | Mapping[str, Any] | None = None,
-    uri: str | None = None,
-    storage_options: Mapping[str, Any] | None = None,
-    name: str | None = None,
-    recipe: RecipeReference | None = None,
-    tags: Mapping[str, Any] | Iterable[str] | None = None,
-    flush_interval: float = DEFAULT_FLUSH_INTERVAL,
-    flush_rows: int = DEFAULT_FLUSH_ROWS,
-    close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-    rank: int | None = None,
-    system_metrics: bool | float = True,
-    capture_output: bool = False,
-    env_vars: Iterable[str] | None = None,
+    **options: Unpack[RunOptions],
 ) -> F | Callable[[F], F]:
     """Record each call of the decorated function as a run.
 
@@ -95,23 +72,13 @@ def track(
 
     Inside the function, :func:`pacha_sdk.log_metric` logs to the call's run
     and :func:`pacha_sdk.active_run` returns it. The run's name defaults to
-    the function's qualified name. Keywords are those of :func:`pacha_sdk.tracking.run`;
-    as there, an outermost call attaches to ``$PACHA_RUN_ID`` when it is set
-    and *rank* defaults to ``$RANK`` / ``$SLURM_PROCID`` (distributed training).
+    the function's qualified name. The keywords are those of :func:`pacha_sdk.run`,
+    checked here, when the function is decorated; as there, an outermost call
+    attaches to ``$PACHA_RUN_ID`` when it is set and *rank* defaults to
+    ``$RANK`` / ``$SLURM_PROCID`` (distributed training). With ``run_id=``
+    every call attaches to that one run.
     """
-    options: dict[str, Any] = {
-        "uri": uri,
-        "storage_options": storage_options,
-        "recipe": recipe,
-        "tags": tags,
-        "flush_interval": flush_interval,
-        "flush_rows": flush_rows,
-        "close_timeout": close_timeout,
-        "rank": rank,
-        "system_metrics": system_metrics,
-        "capture_output": capture_output,
-        "env_vars": check_env_vars(env_vars),  # once, not per call: it may be an iterator
-    }
+    checked = check_options(options, "track")  # once: tags and env_vars may be iterators
 
     def decorate(function: F) -> F:
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
@@ -119,16 +86,18 @@ def track(
                 f"@pacha.track cannot wrap the generator function {function.__qualname__}"
             )
         signature = inspect.signature(function)
-        run_name = name if name is not None else function.__qualname__
+        name = checked["name"] if checked["name"] is not None else function.__qualname__
+        run_options: RunOptions = {**checked, "name": name}
 
         def new_run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run:
             if hparams is not None:
-                return Run(hparams, name=run_name, **options)
+                return Run(hparams, **run_options)
             try:
                 arguments = call_arguments(signature, args, kwargs)
             except TypeError:
                 arguments = {}  # the call itself will raise Python's own TypeError
-            return Run(arguments, name=run_name, lenient_hparams=True, **options)
+            # Lenient, unlike pacha.run: arguments that are no hyperparameter values are left out.
+            return Run(build_hyperparameters(arguments, lenient=True), **run_options)
 
         if inspect.iscoroutinefunction(function):
             async_function = cast("Callable[..., Awaitable[Any]]", function)

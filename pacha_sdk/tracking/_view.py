@@ -1,0 +1,106 @@
+"""What a run says about itself: its id, store, rank and status, read from its record.
+
+:class:`RunView` is the read-only half of :class:`~pacha_sdk.tracking.run.Run`:
+every property answers from the record keeper (or the backend) and none
+changes anything, so the lifecycle and the hot path stay in ``run.py``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pacha_sdk.exceptions import RunStateError
+
+if TYPE_CHECKING:
+    from pacha_sdk.backends import Backend
+    from pacha_sdk.models import ExperimentRun, Hyperparameters, RunId, RunStatus
+    from pacha_sdk.tracking._record import RecordKeeper
+
+__all__ = ["RunState", "RunView"]
+
+
+class RunState(Enum):
+    """Where a run is in its lifecycle (its record's status says how it ended)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+
+
+class RunView:
+    """Identity and state of a run (the base of :class:`~pacha_sdk.tracking.run.Run`)."""
+
+    _keeper: RecordKeeper
+    _backend: Backend
+    _rank: int
+    _writes_rank_record: bool
+    _state: RunState
+    _last_error: BaseException | None
+
+    @property
+    def _record(self) -> ExperimentRun:
+        return self._keeper.record
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last store error seen while writing, if any (the run never raises it)."""
+        return self._last_error or self._keeper.last_error
+
+    @property
+    def run_id(self) -> RunId:
+        """This run's id."""
+        return self._record.run_id
+
+    @property
+    def uri(self) -> str:
+        """The root URI of the store this run writes to."""
+        return self._backend.uri
+
+    @property
+    def rank(self) -> int:
+        """This process's rank in distributed training (0 otherwise): the ``rank`` column."""
+        return self._rank
+
+    @property
+    def owns_record(self) -> bool:
+        """Whether this process writes ``run.json``: rank 0, or any run not shared by id.
+
+        A rank above 0 of a shared run writes ``runs/<id>/ranks/<rank>.json`` instead.
+        """
+        return not self._writes_rank_record
+
+    @property
+    def name(self) -> str | None:
+        """The run's display name, if given."""
+        return self._record.name
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's current status."""
+        return self._record.status
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run completed, failed or was cancelled."""
+        return self._record.is_finished
+
+    @property
+    def duration_secs(self) -> int | None:
+        """Whole seconds from start to finish, or ``None`` while unfinished."""
+        return self._record.duration_secs
+
+    @property
+    def hyperparameters(self) -> Hyperparameters:
+        """The run's hyperparameters (a copy)."""
+        return self._record.hyperparameters.model_copy(deep=True)
+
+    @property
+    def record(self) -> ExperimentRun:
+        """A snapshot of the run's record, as it is (or will be) stored."""
+        with self._keeper.lock:
+            return self._keeper.snapshot()
+
+    def _require_running(self, what: str) -> None:
+        if self._state is not RunState.RUNNING:
+            raise RunStateError(f"run {self.run_id} is not running: cannot {what}")
