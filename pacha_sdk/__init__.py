@@ -62,6 +62,12 @@ if TYPE_CHECKING:
         UnknownSchemeError,
         UnsafeNameError,
     )
+    from pacha_sdk.importers import (
+        ImportReport,
+        ImportSourceError,
+        import_mlflow,
+        import_tensorboard,
+    )
     from pacha_sdk.models import (
         ArtifactReference,
         ExperimentRun,
@@ -133,6 +139,8 @@ _LAZY: dict[str, str] = {
     "HardwareInfo": "pacha_sdk.models",
     "HyperparamValue": "pacha_sdk.models",
     "Hyperparameters": "pacha_sdk.models",
+    "ImportReport": "pacha_sdk.importers",
+    "ImportSourceError": "pacha_sdk.importers",
     "InvalidHyperparameterError": "pacha_sdk.exceptions",
     "InvalidMetricError": "pacha_sdk.exceptions",
     "InvalidRecordError": "pacha_sdk.exceptions",
@@ -160,6 +168,8 @@ _LAZY: dict[str, str] = {
     "best_run": "pacha_sdk.query.read",
     "download_artifact": "pacha_sdk.query.artifacts",
     "gc": "pacha_sdk.query.maintenance",
+    "import_mlflow": "pacha_sdk.importers",
+    "import_tensorboard": "pacha_sdk.importers",
     "lineage": "pacha_sdk.query.lineage",
     "list_runs": "pacha_sdk.query.read",
     "load_rank_records": "pacha_sdk.query.read",
@@ -208,6 +218,8 @@ __all__ = [
     "HardwareInfo",
     "HyperparamValue",
     "Hyperparameters",
+    "ImportReport",
+    "ImportSourceError",
     "InvalidHyperparameterError",
     "InvalidMetricError",
     "InvalidRecordError",
@@ -236,6 +248,8 @@ __all__ = [
     "best_run",
     "download_artifact",
     "gc",
+    "import_mlflow",
+    "import_tensorboard",
     "lineage",
     "list_runs",
     "load_rank_records",
