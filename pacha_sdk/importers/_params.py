@@ -1,13 +1,13 @@
 """Source parameters to :class:`~pacha_sdk.models.Hyperparameters`, keeping every one.
 
 MLflow stores every param as a string. :func:`param_value` turns a string
-into a number or a bool only where nothing is lost, that is where the text
-is exactly how Python (``str``) or JSON writes that value:
+into a number or a bool only where the number is exactly what the text says:
 
-* ``"64"`` → ``64`` and ``"-3"`` → ``-3`` (ints within 64 bits); not ``"064"``,
-  ``"+3"``, ``"1_000"``;
-* ``"0.01"`` → ``0.01``, ``"1e-05"`` → ``1e-05`` (the shortest text of a finite
-  float); not ``"1e-5"`` or ``"0.010"``, whose spelling the float would lose;
+* ``"64"`` → ``64``, ``"-3"`` → ``-3`` (ints within 64 bits); ``"064"``, ``"+3"``
+  and ``"1_000"`` stay strings (leading zeros and signs mark codes and seeds);
+* ``"0.01"``, ``"1e-4"``, ``"2.50"`` → floats, where the float is the decimal
+  number the text writes (``"0.1000000000000000055"`` stays a string: a float
+  would round it), finite, with a point or an exponent and no leading zero;
 * ``"True"``/``"true"`` → ``True``, ``"False"``/``"false"`` → ``False``;
 * anything else stays the string it is: ``"adam"``, ``"None"``, ``"nan"``, ``"[1, 2]"``, ``""``.
 
@@ -22,10 +22,10 @@ every other key, and a named key whose value does not fit, goes to
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -38,23 +38,23 @@ if TYPE_CHECKING:
 __all__ = ["build_hyperparameters", "param_value"]
 
 _INT = re.compile(r"0|-?[1-9][0-9]*")
+_DECIMAL = re.compile(r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _BOOLS = {"True": True, "true": True, "False": False, "false": False}
 _INT_FIELDS = frozenset({"batch_size", "epochs", "warmup_steps"})
 
 
 def param_value(text: str) -> HyperparamValue:
-    """The value an MLflow param string stands for, where the string loses nothing (see above)."""
+    """The value an MLflow param string stands for, where nothing is lost (see above)."""
     if text in _BOOLS:
         return _BOOLS[text]
     if _INT.fullmatch(text):
         number = int(text)
         return number if _I64_MIN <= number <= _I64_MAX else text
-    try:
-        as_float = float(text)
-    except ValueError:
+    if not _DECIMAL.fullmatch(text) or not ("." in text or "e" in text.lower()):
         return text
-    if math.isfinite(as_float) and text in (repr(as_float), json.dumps(as_float)):
+    as_float = float(text)
+    if math.isfinite(as_float) and Decimal(repr(as_float)) == Decimal(text):
         return as_float
     return text
 
