@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from pacha_sdk.models import RunStatus
 if TYPE_CHECKING:
     from pacha_sdk.models import HyperparamValue
 
-__all__ = ["NEGATIVE_STEP", "RunFolder", "is_event_file", "read_folder"]
+__all__ = ["NEGATIVE_STEP", "CorruptEventFileError", "RunFolder", "is_event_file", "read_folder"]
 
 NEGATIVE_STEP = "points with a negative step"
 _SCALARS = "scalars"
@@ -128,15 +129,46 @@ def _read_summary(folder: RunFolder, event: Any, micros: int, plugins: dict[str,
             folder.ignored[plugin or "other summaries"] += 1
 
 
-def read_folder(path: Path) -> RunFolder:
-    """Read every event file directly in *path*; a corrupt file raises what the reader raises."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+class CorruptEventFileError(Exception):
+    """An event file with bytes after its last readable record."""
 
+
+_RECORD_FRAMING = 16
+"""Bytes around each record of an event file: length (8), its CRC (4), the data's CRC (4)."""
+
+
+def _events(path: Path) -> Iterator[Any]:
+    """The events of one file, migrated as TensorBoard's ``EventFileLoader`` does.
+
+    TensorBoard's loader stops quietly at the first record it cannot read
+    (it tails files still being written); an import must not lose the rest
+    silently, so the bytes read are counted and a shortfall is an error.
+    """
+    from tensorboard import data_compat, dataclass_compat
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto import event_pb2
+
+    initial_metadata: dict[str, Any] = {}
+    consumed = 0
+    for record in RawEventFileLoader(str(path)).Load():
+        consumed += len(record) + _RECORD_FRAMING
+        event = data_compat.migrate_event(event_pb2.Event.FromString(record))
+        yield from dataclass_compat.migrate_event(event, initial_metadata)
+    size = path.stat().st_size
+    if consumed != size:
+        raise CorruptEventFileError(
+            f"{path.name}: {size - consumed} of its {size} bytes cannot be read "
+            "(corrupt, or still being written)"
+        )
+
+
+def read_folder(path: Path) -> RunFolder:
+    """Read every event file directly in *path*; a corrupt file raises."""
     files = sorted(p.name for p in path.iterdir() if is_event_file(p))
     folder = RunFolder(path=path, files=files)
     plugins: dict[str, str] = {}
     for name in files:
-        for event in EventFileLoader(str(path / name)).Load():
+        for event in _events(path / name):
             micros = round(event.wall_time * 1_000_000)
             if not folder.identity:
                 folder.identity = f"{name}@{event.wall_time!r}"

@@ -118,12 +118,16 @@ def write_mlflow_source(tracking_uri: str, source: str, files: Path) -> MlflowSo
             tags={"mlflow.parentRunId": parent},
         ).info.run_id
         client.log_param(child, "learning_rate", str(10.0**-offset))
-        client.log_batch(child, metrics=[_metric("loss", 1.0 / (s + offset), s, s) for s in range(5)])
+        client.log_batch(
+            child, metrics=[_metric("loss", 1.0 / (s + offset), s, s) for s in range(5)]
+        )
         client.set_terminated(child, status, end_time=START_MS + 1000 * offset + 500)
         written.runs[role] = child
 
     running = client.create_run(nlp, start_time=START_MS + 9000, run_name="bert").info.run_id
-    client.log_batch(running, metrics=[_metric("loss", 3.0 - s / 10, s, 9000 + s) for s in range(10)])
+    client.log_batch(
+        running, metrics=[_metric("loss", 3.0 - s / 10, s, 9000 + s) for s in range(10)]
+    )
     written.runs["running"] = running
 
     deleted = client.create_run(nlp, start_time=START_MS, run_name="oops").info.run_id

@@ -50,7 +50,9 @@ def test_every_run_point_and_field_arrives(mlflow_source: MlflowSource, store: s
     runs = mlflow_source.runs
     imported = {role: runs[role] for role in runs if role != "deleted"}
     assert sorted(report.imported) == sorted(pacha_id(r) for r in imported.values())
-    assert report.skipped == [] and report.updated == [] and report.unchanged == []
+    assert report.skipped == []
+    assert report.updated == []
+    assert report.unchanged == []
     assert report.ignored == {"points with a negative step": 1}
     for role, run_id in imported.items():
         assert stored_points(store, run_id) == source_points(mlflow_source, run_id), role
@@ -91,12 +93,16 @@ def test_every_run_point_and_field_arrives(mlflow_source: MlflowSource, store: s
     statuses = {"child-ok": "completed", "child-failed": "failed", "child-killed": "cancelled"}
     for role, status in statuses.items():
         child = pacha.load_run(pacha_id(runs[role]), uri=store)
-        assert (child.name, child.status.value, child.parent_run_id) == (role, status, parent.run_id)
-        assert child.finished_at is not None and child.finished_at - child.started_at == timedelta(
-            milliseconds=500
+        assert (child.name, child.status.value, child.parent_run_id) == (
+            role,
+            status,
+            parent.run_id,
         )
+        assert child.finished_at is not None
+        assert child.finished_at - child.started_at == timedelta(milliseconds=500)
     running = pacha.load_run(pacha_id(runs["running"]), uri=store)
-    assert running.status is pacha.RunStatus.RUNNING and running.finished_at is None
+    assert running.status is pacha.RunStatus.RUNNING
+    assert running.finished_at is None
     assert running.extra["source"]["experiment_name"] == "nlp"  # type: ignore[index, call-overload]
     with pytest.raises(pacha.RunNotFoundError):
         pacha.load_run(pacha_id(runs["deleted"]), uri=store)
@@ -106,7 +112,8 @@ def test_file_store_keeps_repeated_points_and_infinities(mlruns: MlflowSource, s
     pacha.import_mlflow(mlruns.source, uri=store)
     table = pacha.read_metrics(pacha_id(mlruns.runs["parent"]), uri=store, names=["loss", "acc"])
     rows = [(n, s) for n, s, _, _ in point_rows(table)]
-    assert rows.count(("loss", 2)) == 3 and rows.count(("loss", 1)) == 2
+    assert rows.count(("loss", 2)) == 3
+    assert rows.count(("loss", 1)) == 2
     assert sorted(v for n, _, v, _ in point_rows(table) if n == "acc") == [
         -math.inf,
         0.5,
@@ -119,7 +126,8 @@ def test_listed_ranked_and_shown_like_any_run(mlruns: MlflowSource, store: str) 
     names = [run.name for run in pacha.list_runs(uri=store)]
     assert names == ["bert", "child-killed", "child-failed", "child-ok", "resnet-sweep"]
     best = pacha.best_run("loss", mode="min", uri=store)
-    assert best is not None and best.name == "child-ok"
+    assert best is not None
+    assert best.name == "child-ok"
     assert [r.name for r in pacha.list_runs(uri=store, status="failed")] == ["child-failed"]
 
 
@@ -128,7 +136,8 @@ def test_second_import_writes_nothing(mlflow_source: MlflowSource, store: str) -
     before = tree(store)
     again = pacha.import_mlflow(mlflow_source.source, uri=store)
     assert tree(store) == before
-    assert again.imported == [] and again.updated == []
+    assert again.imported == []
+    assert again.updated == []
     assert sorted(again.unchanged) == sorted(first.imported)
     assert (again.points, again.artifacts) == (0, 0)
 
@@ -177,7 +186,8 @@ def test_artifacts_are_content_addressed_and_optional(mlruns: MlflowSource, stor
     assert not Path(store, "artifacts").exists()
 
     report = pacha.import_mlflow(mlruns.source, uri=store)
-    assert report.artifacts == 3 and report.updated == [parent_id]
+    assert report.artifacts == 3
+    assert report.updated == [parent_id]
     refs = {ref.name: ref for ref in pacha.load_run(parent_id, uri=store).artifacts}
     assert {name: ref.artifact_type for name, ref in refs.items()} == {
         "model/MLmodel": "model",
@@ -200,7 +210,8 @@ def test_a_moved_mlruns_folder_imports_the_same_runs(
     shutil.copytree(mlruns.source, moved)
     shutil.rmtree(mlruns.source)
     report = pacha.import_mlflow(moved, uri=store)
-    assert report.skipped == [] and report.artifacts == 3
+    assert report.skipped == []
+    assert report.artifacts == 3
     assert pacha_id(mlruns.runs["parent"]) in report.imported
 
 
@@ -231,7 +242,8 @@ def test_a_corrupt_metric_file_skips_that_run_only(mlruns: MlflowSource, store: 
     broken.write_text(good)
     fixed = pacha.import_mlflow(mlruns.source, uri=store)
     assert fixed.imported == [imported_run_id("mlflow", mlruns.runs["child-failed"])]
-    assert fixed.skipped == [] and len(fixed.unchanged) == 4
+    assert fixed.skipped == []
+    assert len(fixed.unchanged) == 4
 
 
 def test_an_import_stopped_half_way_is_completed_without_duplicates(
@@ -243,8 +255,11 @@ def test_an_import_stopped_half_way_is_completed_without_duplicates(
 
     report = pacha.import_mlflow(mlruns.source, uri=store)
 
-    assert report.imported == [parent] and report.points == 0
-    assert stored_points(store, mlruns.runs["parent"]) == source_points(mlruns, mlruns.runs["parent"])
+    assert report.imported == [parent]
+    assert report.points == 0
+    assert stored_points(store, mlruns.runs["parent"]) == source_points(
+        mlruns, mlruns.runs["parent"]
+    )
 
 
 def test_the_source_is_never_written(mlflow_source: MlflowSource, store: str) -> None:
