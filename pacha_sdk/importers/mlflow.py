@@ -29,9 +29,7 @@ named); a run deleted in MLflow after its import stays in pacha.
 from __future__ import annotations
 
 import os
-import posixpath
-import urllib.parse
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,6 +40,12 @@ from pacha_sdk.backends import get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import UnsafeNameError
 from pacha_sdk.importers._ingest import Ingest, SourceArtifact, SourceRun, imported_run_id
+from pacha_sdk.importers._mlflow_artifacts import (
+    ArtifactReader,
+    SourceReadFailed,
+    error_text,
+    logged_models,
+)
 from pacha_sdk.importers._mlflow_source import MlflowSource, mlflow_environment, open_source
 from pacha_sdk.importers._params import build_hyperparameters, param_value
 from pacha_sdk.importers._report import ImportReport, ImportSourceError
@@ -81,11 +85,6 @@ def _require_mlflow() -> Any:
 
 def _from_ms(millis: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=millis)
-
-
-def _error_text(error: BaseException) -> str:
-    text = str(getattr(error, "message", None) or error)
-    return " ".join(f"{type(error).__name__}: {text}".split())
 
 
 # experiments and runs
@@ -149,7 +148,7 @@ def _runs_one_by_one(client: Any, root: Path, experiment_id: str) -> list[Any]:
         try:
             run = client.get_run(run_id)
         except Exception as error:  # anything MLflow raises skips the run only
-            entries.append((run_id, _error_text(error)))
+            entries.append((run_id, error_text(error)))
             continue
         if run.info.lifecycle_stage == "active":
             entries.append(run)
@@ -162,7 +161,7 @@ def _runs(client: Any, source: MlflowSource, experiment: Any) -> list[Any]:
         return _search_runs(client, experiment.experiment_id)
     except Exception as error:
         if source.root is None:
-            return [(f"experiment {experiment.name}", _error_text(error))]
+            return [(f"experiment {experiment.name}", error_text(error))]
         return _runs_one_by_one(client, source.root, str(experiment.experiment_id))
 
 
@@ -234,90 +233,11 @@ def _record(run: Any, experiment: Any, points: Sequence[Point]) -> ExperimentRun
     )
 
 
-class _SourceReadFailed(Exception):
-    """An artifact could not be fetched from the source."""
-
-
-class _Artifacts:
-    """Lists and fetches a run's files through MLflow's artifact repositories."""
-
-    def __init__(self, tracking_uri: str, source: MlflowSource) -> None:
-        self._tracking_uri = tracking_uri
-        self._source = source
-
-    def _located(self, uri: str, experiment_id: str) -> str:
-        """*uri*, or its place inside the file store when the ``mlruns`` folder was moved."""
-        root = self._source.root
-        if root is None or not uri.startswith("file:"):
-            return uri
-        old = urllib.parse.unquote(urllib.parse.urlsplit(uri).path)
-        marker = f"/{experiment_id}/"
-        if os.path.exists(old) or marker not in old:
-            return uri
-        moved = root / experiment_id / old.rsplit(marker, 1)[1]
-        return moved.as_uri() if moved.exists() else uri
-
-    def files(self, uri: str, experiment_id: str, prefix: str) -> list[SourceArtifact]:
-        """Every file under the artifact URI, named *prefix* + its path."""
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-        repo = get_artifact_repository(
-            self._located(uri, experiment_id), tracking_uri=self._tracking_uri
-        )
-        listed: list[Any] = []
-        pending: list[str | None] = [None]
-        while pending:
-            for info in repo.list_artifacts(pending.pop()):
-                (pending.append(info.path) if info.is_dir else listed.append(info))
-        models = {
-            posixpath.dirname(i.path) for i in listed if posixpath.basename(i.path) == "MLmodel"
-        }
-
-        def kind(path: str) -> str:
-            inside = any(path.startswith(f"{m}/") or not m for m in models)
-            return "model" if prefix or inside else "file"
-
-        def fetcher(path: str) -> Any:
-            def fetch(folder: Path) -> Path:
-                try:
-                    return Path(repo.download_artifacts(path, dst_path=str(folder)))
-                except Exception as error:
-                    raise _SourceReadFailed(f"artifact {path!r}: {_error_text(error)}") from error
-
-            return fetch
-
-        return [
-            SourceArtifact(prefix + i.path, kind(i.path), i.file_size, fetcher(i.path))
-            for i in sorted(listed, key=lambda i: str(i.path))
-        ]
-
-
-def _logged_models(client: Any, experiment_id: str, ignored: Counter[str]) -> dict[str, list[Any]]:
-    """MLflow 3's logged models of an experiment, by the run that logged them."""
-    search = getattr(client, "search_logged_models", None)
-    if search is None:
-        return {}
-    by_run: dict[str, list[Any]] = defaultdict(list)
-    try:
-        token = None
-        while True:
-            page = search(experiment_ids=[experiment_id], max_results=_PAGE, page_token=token)
-            for model in page:
-                if model.source_run_id:
-                    by_run[model.source_run_id].append(model)
-            token = page.token
-            if not token:
-                break
-    except Exception:  # a store or server without logged models
-        ignored["logged model listings that failed"] += 1
-    return by_run
-
-
 def _source_run(
     client: Any,
     run: Any,
     experiment: Any,
-    artifacts: _Artifacts | None,
+    artifacts: ArtifactReader | None,
     models: Sequence[Any],
 ) -> SourceRun:
     info = run.info
@@ -384,9 +304,9 @@ def import_mlflow(
         except ImportSourceError:
             raise
         except Exception as error:  # MLflow's errors for a store it cannot read
-            raise ImportSourceError(checked.display, _error_text(error)) from error
+            raise ImportSourceError(checked.display, error_text(error)) from error
         ingest.total = len(listed)
-        reader = _Artifacts(tracking_uri, checked) if artifacts else None
+        reader = ArtifactReader(tracking_uri, checked) if artifacts else None
         model_cache: dict[str, dict[str, list[Any]]] = {}
         for experiment, run in listed:
             if isinstance(run, tuple):
@@ -394,15 +314,15 @@ def import_mlflow(
                 continue
             experiment_id = str(experiment.experiment_id)
             if artifacts and experiment_id not in model_cache:
-                model_cache[experiment_id] = _logged_models(client, experiment_id, report.ignored)
+                model_cache[experiment_id] = logged_models(client, experiment_id, report.ignored)
             models = model_cache.get(experiment_id, {}).get(run.info.run_id, [])
             try:
                 source_run = _source_run(client, run, experiment, reader, models)
             except Exception as error:  # a run MLflow cannot read is skipped
-                ingest.skip(run.info.run_id, _error_text(error))
+                ingest.skip(run.info.run_id, error_text(error))
                 continue
             try:
                 ingest.add(source_run)
-            except _SourceReadFailed as error:
+            except SourceReadFailed as error:
                 ingest.skip(run.info.run_id, str(error))
     return report

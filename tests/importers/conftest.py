@@ -3,10 +3,11 @@
 The MLflow source has two experiments with a parent run and three nested
 runs (finished, failed, killed), a running run, a deleted run, params that
 are numbers, bools and text, MLflow system tags, metrics with repeated and
-out-of-order steps, NaN and infinities, and artifacts including a model
-folder. Every time is given explicitly, so the import can be checked to the
-millisecond. What pacha should hold is read back from the source with
-MLflow's own client (the oracle), never from what the test meant to log.
+out-of-order steps, NaN and infinities, artifacts including a model folder,
+and a model logged beside the run (MLflow 3). Every time is given
+explicitly, so the import can be checked to the millisecond. What pacha
+should hold is read back from the source with MLflow's own client (the
+oracle), never from what the test meant to log.
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def write_mlflow_source(tracking_uri: str, source: str, files: Path) -> MlflowSo
     (files / "notes.txt").write_text("first sweep\n")
     client.log_artifacts(parent, str(model), "model")
     client.log_artifact(parent, str(files / "notes.txt"))
+    logged = files / "logged-model"
+    logged.mkdir()
+    (logged / "MLmodel").write_text("flavors: {sklearn: {}}\n")
+    (logged / "model.pkl").write_bytes(b"pickled classifier")
+    model_id = client.create_logged_model(vision, name="classifier", source_run_id=parent).model_id
+    client.log_model_artifacts(model_id, str(logged))
     client.set_terminated(parent, "FINISHED", end_time=START_MS + 60_000)
     written.runs["parent"] = parent
 

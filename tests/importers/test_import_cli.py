@@ -27,7 +27,7 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
 def test_import_mlflow_prints_one_summary_line(cli: Cli, mlruns: MlflowSource, store: str) -> None:
     first = cli.ok("import", "mlflow", mlruns.source, "--uri", store)
     assert first.out == (
-        "5 run(s) from mlflow: 5 new, 0 updated, 0 unchanged; 36 point(s), 3 artifact(s) added; "
+        "5 run(s) from mlflow: 5 new, 0 updated, 0 unchanged; 36 point(s), 5 artifact(s) added; "
         "not imported: 1 points with a negative step\n"
     )
     again = cli.ok("import", "mlflow", mlruns.source, "--uri", store)

@@ -83,7 +83,13 @@ def test_every_run_point_and_field_arrives(mlflow_source: MlflowSource, store: s
         "experiment_name": "vision",
         "user_id": parent.extra["source"]["user_id"],  # type: ignore[index, call-overload]
         "tags": {"mlflow.user": "ana", "mlflow.source.git.commit": "0123abcd"},
-        "artifact_sizes": {"model/MLmodel": 12, "model/weights.bin": 4096, "notes.txt": 12},
+        "artifact_sizes": {
+            "model/MLmodel": 12,
+            "model/weights.bin": 4096,
+            "models/classifier/MLmodel": 23,
+            "models/classifier/model.pkl": 18,
+            "notes.txt": 12,
+        },
     }
     # MLflow's SQLite store keeps infinities as the largest floats; the file store keeps them.
     sqlite = mlflow_source.source.startswith("sqlite:")
@@ -186,18 +192,23 @@ def test_artifacts_are_content_addressed_and_optional(mlruns: MlflowSource, stor
     assert not Path(store, "artifacts").exists()
 
     report = pacha.import_mlflow(mlruns.source, uri=store)
-    assert report.artifacts == 3
+    assert report.artifacts == 5
     assert report.updated == [parent_id]
     refs = {ref.name: ref for ref in pacha.load_run(parent_id, uri=store).artifacts}
     assert {name: ref.artifact_type for name, ref in refs.items()} == {
         "model/MLmodel": "model",
         "model/weights.bin": "model",
+        "models/classifier/MLmodel": "model",
+        "models/classifier/model.pkl": "model",
         "notes.txt": "file",
     }
     run_dir = Path(mlruns.source, mlruns.experiments["vision"], mlruns.runs["parent"], "artifacts")
     for name, ref in refs.items():
-        with pacha.open_artifact(ref, uri=store) as stored:
-            assert stored.read() == (run_dir / name).read_bytes()
+        if not name.startswith("models/"):
+            with pacha.open_artifact(ref, uri=store) as stored:
+                assert stored.read() == (run_dir / name).read_bytes()
+    with pacha.open_artifact(refs["models/classifier/model.pkl"], uri=store) as stored:
+        assert stored.read() == b"pickled classifier"
 
     pacha.import_mlflow(mlruns.source, uri=store, artifacts=False)
     assert {ref.name for ref in pacha.load_run(parent_id, uri=store).artifacts} == set(refs)
@@ -211,7 +222,7 @@ def test_a_moved_mlruns_folder_imports_the_same_runs(
     shutil.rmtree(mlruns.source)
     report = pacha.import_mlflow(moved, uri=store)
     assert report.skipped == []
-    assert report.artifacts == 3
+    assert report.artifacts == 5
     assert pacha_id(mlruns.runs["parent"]) in report.imported
 
 

@@ -77,7 +77,7 @@ def test_a_tracking_server_is_imported_exactly_and_once(served: MlflowSource, st
 
     assert len(report.imported) == 5
     assert report.skipped == []
-    assert report.artifacts == 3
+    assert report.artifacts == 5
     for role, run_id in served.runs.items():
         if role != "deleted":
             assert stored_points(store, run_id) == source_points(served, run_id), role
