@@ -21,6 +21,7 @@ is counted as stored; a record is only written over everything it names).
 
 from __future__ import annotations
 
+import copy
 import math
 import struct
 import tempfile
@@ -231,7 +232,7 @@ def _merged(
             "hyperparameters", "started_at", "finished_at", "status", "error_message", "git_commit"
         ):  # fmt: skip
             setattr(record, name, getattr(source, name))
-        record.extra.update(source.extra)
+        record.extra.update(copy.deepcopy(source.extra))
     record.artifacts = references
     origin = record.extra.get("source")
     if sizes and isinstance(origin, dict):
