@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         BackendNotInstalledError,
         BucketNotFoundError,
         ExtraNotInstalledError,
+        ImportSourceError,
         InvalidHyperparameterError,
         InvalidMetricError,
         InvalidRecordError,
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
     )
     from pacha_sdk.importers import (
         ImportReport,
-        ImportSourceError,
         import_mlflow,
         import_tensorboard,
     )
@@ -140,7 +140,7 @@ _LAZY: dict[str, str] = {
     "HyperparamValue": "pacha_sdk.models",
     "Hyperparameters": "pacha_sdk.models",
     "ImportReport": "pacha_sdk.importers",
-    "ImportSourceError": "pacha_sdk.importers",
+    "ImportSourceError": "pacha_sdk.exceptions",
     "InvalidHyperparameterError": "pacha_sdk.exceptions",
     "InvalidMetricError": "pacha_sdk.exceptions",
     "InvalidRecordError": "pacha_sdk.exceptions",

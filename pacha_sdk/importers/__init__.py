@@ -17,7 +17,8 @@ unless the source grew, and then only what is new.
 
 from __future__ import annotations
 
-from pacha_sdk.importers._report import ImportReport, ImportSourceError, SkippedRun
+from pacha_sdk.exceptions import ImportSourceError
+from pacha_sdk.importers._report import ImportReport, SkippedRun
 from pacha_sdk.importers.mlflow import import_mlflow
 from pacha_sdk.importers.tensorboard import import_tensorboard
 

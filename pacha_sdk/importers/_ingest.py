@@ -164,7 +164,10 @@ class Ingest:
             return
         stored_points = self.store.load_points(run.run_id)
         fresh = new_points(run.points, stored_points)
-        references, sizes = self._artifacts(run, stored)
+        references, sizes, failure = self._artifacts(run, stored)
+        if failure is not None:
+            self.skip(run.source_id, failure)
+            return
         record = _merged(stored, run, references, sizes)
         record.extra["summary"] = dict(summary_of([*stored_points, *fresh]))
         if fresh:
@@ -185,8 +188,12 @@ class Ingest:
 
     def _artifacts(
         self, run: SourceRun, stored: ExperimentRun | None
-    ) -> tuple[list[ArtifactReference], dict[str, int]]:
-        """The run's artifact references and known sizes, storing the files not stored yet."""
+    ) -> tuple[list[ArtifactReference], dict[str, int], str | None]:
+        """The run's artifact references and known sizes, storing the files not stored yet.
+
+        The third item says why a file could not be fetched from the source
+        (the run is then skipped; blobs stored so far are harmless).
+        """
         references = list(stored.artifacts) if stored is not None else []
         sizes = _stored_sizes(stored)
         by_name = {ref.name: index for index, ref in enumerate(references)}
@@ -195,7 +202,11 @@ class Ingest:
             if index is not None and self._still_stored(references[index], artifact, sizes):
                 continue
             with tempfile.TemporaryDirectory(prefix="pacha-import-") as folder:
-                local = artifact.fetch(Path(folder))
+                try:
+                    local = artifact.fetch(Path(folder))
+                except Exception as error:  # whatever the source's reader raises
+                    text = " ".join(f"{type(error).__name__}: {error}".split())
+                    return references, sizes, f"artifact {artifact.name!r}: {text}"
                 ref = self.store.store_file(
                     local, artifact_type=artifact.artifact_type, name=artifact.name
                 )
@@ -208,7 +219,7 @@ class Ingest:
             elif references[index] != ref:
                 references[index] = ref
                 self.report.artifacts += 1
-        return references, sizes
+        return references, sizes, None
 
     def _still_stored(
         self, ref: ArtifactReference, artifact: SourceArtifact, sizes: dict[str, int]

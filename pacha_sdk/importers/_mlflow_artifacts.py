@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from pacha_sdk.importers._mlflow_source import MlflowSource
 
-__all__ = ["ArtifactReader", "SourceReadFailed", "error_text", "logged_models"]
+__all__ = ["ArtifactReader", "error_text", "logged_models"]
 
 _PAGE = 1000
 
@@ -32,10 +32,6 @@ def error_text(error: BaseException) -> str:
     """``"TypeName: message"`` on one line (MLflow's errors carry theirs in ``.message``)."""
     text = str(getattr(error, "message", None) or error)
     return " ".join(f"{type(error).__name__}: {text}".split())
-
-
-class SourceReadFailed(Exception):
-    """An artifact could not be fetched from the source."""
 
 
 class ArtifactReader:
@@ -82,10 +78,7 @@ class ArtifactReader:
 
         def fetcher(path: str) -> Any:
             def fetch(folder: Path) -> Path:
-                try:
-                    return Path(repo.download_artifacts(path, dst_path=str(folder)))
-                except Exception as error:
-                    raise SourceReadFailed(f"artifact {path!r}: {error_text(error)}") from error
+                return Path(repo.download_artifacts(path, dst_path=str(folder)))
 
             return fetch
 

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pacha_sdk.importers._report import ImportSourceError
+from pacha_sdk.exceptions import ImportSourceError
 
 __all__ = ["MlflowSource", "mlflow_environment", "open_source"]
 

@@ -1,4 +1,4 @@
-"""What an import tells its caller: the report, the progress callback, the source error."""
+"""What an import tells its caller: the report and the progress callback."""
 
 from __future__ import annotations
 
@@ -7,28 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk.exceptions import PachaError
-
 if TYPE_CHECKING:
     from pacha_sdk.models import RunId
 
-__all__ = ["ImportProgress", "ImportReport", "ImportSourceError", "SkippedRun"]
+__all__ = ["ImportProgress", "ImportReport", "SkippedRun"]
 
 ImportProgress = Callable[[int, int, int], None]
 """Called as ``progress(runs_done, runs_total, points_written)`` after each run."""
-
-
-class ImportSourceError(PachaError, ValueError):
-    """A source to import from that does not exist or is not what it should be.
-
-    Raised before anything is written: a folder or database that is not
-    there, a folder that is not an MLflow store, a log folder without
-    TensorBoard event files, an MLflow experiment the source does not have.
-    """
-
-    def __init__(self, source: object, problem: str) -> None:
-        self.source = source
-        super().__init__(f"{source}: {problem}")
 
 
 @dataclass(frozen=True)

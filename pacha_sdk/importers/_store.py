@@ -3,14 +3,15 @@
 An import never goes through a live :class:`pacha_sdk.Run`: a live run
 stamps its own start time, heartbeat and status, while an imported run
 keeps the source's. So this module writes the documented layout directly
-(DESIGN section 3), with the same pieces the run's writer uses:
-:func:`~pacha_sdk.storage.parts.build_part` and
-:func:`~pacha_sdk.storage.parts.part_bytes` for metric parts (create-only),
-one atomic replace for ``run.json``, and
-:func:`~pacha_sdk.query.artifacts.store_artifact` for content-addressed blobs.
+(DESIGN section 3) with the storage layer's own pieces:
+:mod:`pacha_sdk.storage.records` for ``run.json`` (read, parsed, replaced
+whole), :func:`~pacha_sdk.storage.parts.build_part` and
+:func:`~pacha_sdk.storage.parts.part_bytes` for metric parts (created, never
+replaced), and :func:`~pacha_sdk.storage.blobs.store_artifact` for
+content-addressed blobs.
 
 Imported points go to parts named ``part-import-<seq>.parquet``; every store
-failure becomes a :class:`~pacha_sdk.exceptions.StoreError` naming the key.
+failure is a :class:`~pacha_sdk.exceptions.StoreError` naming the key.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from pacha_sdk.exceptions import StoreError
-from pacha_sdk.query.artifacts import store_artifact
-from pacha_sdk.query.read import parse_record
-from pacha_sdk.storage.layout import artifact_key, metrics_prefix, part_key, run_record_key
+from pacha_sdk.storage import records
+from pacha_sdk.storage.blobs import store_artifact
+from pacha_sdk.storage.layout import artifact_key, metrics_prefix, part_key
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -60,28 +61,12 @@ class ImportStore:
         """The store's root URI."""
         return self.backend.uri
 
-    def _failed(self, verb: str, key: str, error: OSError) -> StoreError:
-        if isinstance(error, StoreError):
-            return error
-        return StoreError(f"could not {verb} {self.uri}/{key}: {type(error).__name__}: {error}")
-
     def load_record(self, run_id: RunId) -> ExperimentRun | None:
         """The stored ``run.json`` of *run_id*, or ``None`` if there is none yet."""
-        key = run_record_key(run_id)
-        try:
-            data = self.backend.read_bytes(key)
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            raise self._failed("read", key, error) from error
-        return parse_record(data, f"{self.uri}/{key}")
+        return records.read_run(self.backend, run_id)
 
     def _part_keys(self, run_id: RunId) -> list[str]:
-        prefix = metrics_prefix(run_id)
-        try:
-            keys = self.backend.list(prefix)
-        except OSError as error:
-            raise self._failed("list", prefix, error) from error
+        keys = records.list_keys(self.backend, metrics_prefix(run_id))
         return [key for key in keys if key.endswith(".parquet")]
 
     def load_points(self, run_id: RunId) -> list[Point]:
@@ -95,10 +80,8 @@ class ImportStore:
 
         points: list[Point] = []
         for key in self._part_keys(run_id):
-            try:
+            with records.store_errors(self.backend, "read", key):
                 data = self.backend.read_bytes(key)
-            except OSError as error:
-                raise self._failed("read", key, error) from error
             table = pq.read_table(pa.BufferReader(data), columns=_POINT_COLUMNS)
             names, steps, values = (table.column(c).to_pylist() for c in _POINT_COLUMNS[:3])
             micros = table.column("timestamp").cast(pa.int64()).to_pylist()
@@ -122,33 +105,24 @@ class ImportStore:
         for _ in range(_MAX_SEQ_TRIES):
             key = part_key(run_id, IMPORT_WRITER, seq)
             try:
-                self.backend.write_new(key, data)
+                with records.store_errors(self.backend, "write", key, passing=(FileExistsError,)):
+                    self.backend.write_new(key, data)
             except FileExistsError:
                 seq += 1
                 continue
-            except OSError as error:
-                raise self._failed("write", key, error) from error
             return key
-        raise StoreError(
-            f"could not find a free part name under {self.uri}/{metrics_prefix(run_id)}"
-        )
+        prefix = records.location(self.backend, metrics_prefix(run_id))
+        raise StoreError(f"could not find a free part name under {prefix}")
 
     def write_record(self, record: ExperimentRun) -> None:
         """Replace the run's ``run.json`` with *record* (atomically)."""
-        key = run_record_key(record.run_id)
-        data = record.model_dump_json(indent=2).encode("utf-8")
-        try:
-            self.backend.replace(key, data)
-        except OSError as error:
-            raise self._failed("write", key, error) from error
+        records.write_run(self.backend, record)
 
     def has_blob(self, content_hash: str) -> bool:
         """Whether the store holds the artifact blob named *content_hash*."""
         key = artifact_key(content_hash)
-        try:
+        with records.store_errors(self.backend, "read", key):
             return self.backend.exists(key)
-        except OSError as error:
-            raise self._failed("read", key, error) from error
 
     def store_file(self, path: Path, *, artifact_type: str, name: str) -> ArtifactReference:
         """Store a local file content-addressed (once per content) and return its reference."""

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pacha_sdk.exceptions import ImportSourceError
 from pacha_sdk.importers._store import Point
 from pacha_sdk.models import RunStatus
 
 if TYPE_CHECKING:
     from pacha_sdk.models import HyperparamValue
 
-__all__ = ["NEGATIVE_STEP", "CorruptEventFileError", "RunFolder", "is_event_file", "read_folder"]
+__all__ = ["NEGATIVE_STEP", "RunFolder", "is_event_file", "read_folder"]
 
 NEGATIVE_STEP = "points with a negative step"
 _SCALARS = "scalars"
@@ -129,10 +130,6 @@ def _read_summary(folder: RunFolder, event: Any, micros: int, plugins: dict[str,
             folder.ignored[plugin or "other summaries"] += 1
 
 
-class CorruptEventFileError(Exception):
-    """An event file with bytes after its last readable record."""
-
-
 _RECORD_FRAMING = 16
 """Bytes around each record of an event file: length (8), its CRC (4), the data's CRC (4)."""
 
@@ -156,14 +153,15 @@ def _events(path: Path) -> Iterator[Any]:
         yield from dataclass_compat.migrate_event(event, initial_metadata)
     size = path.stat().st_size
     if consumed != size:
-        raise CorruptEventFileError(
-            f"{path.name}: {size - consumed} of its {size} bytes cannot be read "
-            "(corrupt, or still being written)"
+        raise ImportSourceError(
+            path.name,
+            f"{size - consumed} of its {size} bytes cannot be read "
+            "(corrupt, or still being written)",
         )
 
 
 def read_folder(path: Path) -> RunFolder:
-    """Read every event file directly in *path*; a corrupt file raises."""
+    """Read every event file directly in *path*; a corrupt one is an :class:`ImportSourceError`."""
     files = sorted(p.name for p in path.iterdir() if is_event_file(p))
     folder = RunFolder(path=path, files=files)
     plugins: dict[str, str] = {}

@@ -38,17 +38,16 @@ from typing import TYPE_CHECKING, Any
 from pacha_sdk._names import check_display_name
 from pacha_sdk.backends import get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import UnsafeNameError
+from pacha_sdk.exceptions import ExtraNotInstalledError, ImportSourceError, UnsafeNameError
 from pacha_sdk.importers._ingest import Ingest, SourceArtifact, SourceRun, imported_run_id
 from pacha_sdk.importers._mlflow_artifacts import (
     ArtifactReader,
-    SourceReadFailed,
     error_text,
     logged_models,
 )
 from pacha_sdk.importers._mlflow_source import MlflowSource, mlflow_environment, open_source
 from pacha_sdk.importers._params import build_hyperparameters, param_value
-from pacha_sdk.importers._report import ImportReport, ImportSourceError
+from pacha_sdk.importers._report import ImportReport
 from pacha_sdk.importers._store import ImportStore, Point
 from pacha_sdk.models import ExperimentRun, RunStatus
 
@@ -77,9 +76,9 @@ def _require_mlflow() -> Any:
     try:
         import mlflow
     except ImportError:
-        from pacha_sdk.views.charts import ExtraNotInstalledError
-
-        raise ExtraNotInstalledError("MLflow imports", "mlflow-skinny", "import") from None
+        raise ExtraNotInstalledError(
+            "MLflow imports", package="mlflow-skinny", extra="import"
+        ) from None
     return mlflow
 
 
@@ -321,8 +320,5 @@ def import_mlflow(
             except Exception as error:  # a run MLflow cannot read is skipped
                 ingest.skip(run.info.run_id, error_text(error))
                 continue
-            try:
-                ingest.add(source_run)
-            except SourceReadFailed as error:
-                ingest.skip(run.info.run_id, str(error))
+            ingest.add(source_run)
     return report

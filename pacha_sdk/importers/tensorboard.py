@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from pacha_sdk.backends import get_backend
 from pacha_sdk.env import resolve_uri
+from pacha_sdk.exceptions import ExtraNotInstalledError, ImportSourceError
 from pacha_sdk.importers._ingest import Ingest, SourceRun, imported_run_id
 from pacha_sdk.importers._params import build_hyperparameters
-from pacha_sdk.importers._report import ImportReport, ImportSourceError
+from pacha_sdk.importers._report import ImportReport
 from pacha_sdk.importers._store import ImportStore
 from pacha_sdk.importers._tb_events import RunFolder, is_event_file, read_folder
 from pacha_sdk.models import ExperimentRun, RunStatus
@@ -53,9 +54,9 @@ def _require_tensorboard() -> None:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        from pacha_sdk.views.charts import ExtraNotInstalledError
-
-        raise ExtraNotInstalledError("TensorBoard imports", "tensorboard", "import") from None
+        raise ExtraNotInstalledError(
+            "TensorBoard imports", package="tensorboard", extra="import"
+        ) from None
 
 
 def _event_folders(logdir: Path) -> list[Path]:
@@ -131,7 +132,8 @@ class _Reader:
                 self._read[folder] = read_folder(folder)
             except Exception as error:  # a corrupt file skips its run only
                 self._read[folder] = None
-                reason = " ".join(f"{type(error).__name__}: {error}".split())
+                shown = error if isinstance(error, ImportSourceError) else repr(error)
+                reason = " ".join(str(shown).split())
                 self._ingest.skip(
                     _label(self._root, folder), f"cannot read its event files: {reason}"
                 )
