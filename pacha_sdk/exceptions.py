@@ -12,6 +12,7 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── InvalidRecordError (ValueError)          a stored run.json that cannot be read
     ├── ArtifactCorruptedError (ValueError)      a blob whose content does not match its hash
     ├── UnknownSchemeError (ValueError)          no backend for a URI scheme
+    ├── ImportSourceError (ValueError)           an import source that is missing or not one
     ├── NoActiveRunError (RuntimeError)          module-level logging outside a run
     ├── RunStateError (RuntimeError)             e.g. logging to a finished run
     ├── RunNotFoundError (LookupError)
@@ -55,6 +56,7 @@ __all__ = [
     "BackendNotInstalledError",
     "BucketNotFoundError",
     "ExtraNotInstalledError",
+    "ImportSourceError",
     "InvalidHyperparameterError",
     "InvalidMetricError",
     "InvalidRecordError",
@@ -214,6 +216,19 @@ class UnknownSchemeError(PachaError, ValueError):
         super().__init__(
             f"no pacha backend for URI scheme {scheme!r}; known schemes: {', '.join(known)}"
         )
+
+
+class ImportSourceError(PachaError, ValueError):
+    """A source to import runs from that does not exist or is not what it should be.
+
+    Raised before anything is written: a folder or database that is not
+    there, a folder that is not an MLflow store, a log folder without
+    TensorBoard event files, an MLflow experiment the source does not have.
+    """
+
+    def __init__(self, source: object, problem: str) -> None:
+        self.source = source
+        super().__init__(f"{source}: {problem}")
 
 
 class ExtraNotInstalledError(PachaError, ImportError):
