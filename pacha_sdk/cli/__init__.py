@@ -9,6 +9,7 @@
     pacha plot ID [ID...] --name loss [--output loss.png] [--width PX --height PX]
     pacha report [ID...] [--output report.html]
     pacha sync [SPOOL]            pacha gc [--yes]
+    pacha ui [--host H] [--port N] [--no-browser]
 
 Every command takes ``--uri`` (default ``$PACHA_URI``, else ``./pacha-runs``)
 and ``--storage-option KEY=VALUE``; an id may be any unique prefix of one.
@@ -38,7 +39,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pacha_sdk._version import __version__
-from pacha_sdk.cli import metrics, runs, store
+from pacha_sdk.cli import metrics, runs, store, ui
 from pacha_sdk.cli._output import Output
 from pacha_sdk.exceptions import PachaError
 
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.register(commands)
     metrics.register(commands)
     store.register(commands)
+    ui.register(commands)
     return parser
 
 

@@ -1,0 +1,351 @@
+"""One metric of one run, read from its part files with pruning and thinned for a chart.
+
+A chart needs a few thousand points, a run may hold tens of millions. The
+answer is read part file by part file and row group by row group, with only
+the columns it needs, so memory is bounded by one row group (128 Ki rows)
+plus what is kept:
+
+* Row groups are chosen by their Parquet statistics: the writer clusters a
+  part by metric name and sorts it by step, so ``name`` min/max skip the
+  row groups of other metrics, ``step`` max skips what ``after_step``
+  excludes and ``rank`` min/max pick one rank of a distributed run.
+  Footers are cached (part files are immutable), so a live chart polling
+  a growing run opens only the new parts' footers.
+* Thinning is M4 (Jugel et al., VLDB 2014): the step range is cut into
+  ``max_points // 4`` equal buckets and each bucket keeps its first, last,
+  lowest and highest point. A line drawn through them looks like the line
+  through every point at that width: spikes and dips survive, and so do
+  the first and last point of the curve. M4 of the per-row-group M4 points
+  is the M4 of all points, so row groups are thinned one at a time.
+
+NaN and infinite values are legal points (a diverging loss); they are never
+a bucket's lowest or highest, but can be its first or last, and reach the
+JSON answer as ``null`` (a gap in the chart).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    import pyarrow.fs
+
+__all__ = ["PartIndex", "Series", "SeriesQuery", "m4_rows", "read_series"]
+
+_COLUMNS = ["step", "value", "timestamp"]
+
+
+class PartIndex:
+    """What the part files say, cached: footers, and each row group's facts about a metric.
+
+    Part files are never rewritten, so a footer or a count read once stays
+    true; a part removed by compaction simply stops being listed. Both
+    caches drop their least recently used entries past *size*.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._footers: OrderedDict[str, pq.FileMetaData] = OrderedDict()
+        self._facts: OrderedDict[tuple[str, int, str], _Facts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _remember(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        with self._lock:
+            cache[key] = value
+            while len(cache) > self._size:
+                cache.popitem(last=False)
+
+    def _lookup(self, cache: OrderedDict[Any, Any], key: Any) -> Any:
+        with self._lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        return None
+
+    def footer(self, filesystem: pyarrow.fs.FileSystem, path: str) -> pq.FileMetaData:
+        """The footer of *path*, read once."""
+        cached = self._lookup(self._footers, path)
+        if cached is not None:
+            return cached
+        with filesystem.open_input_file(path) as source:
+            metadata = pq.read_metadata(source)
+        self._remember(self._footers, path, metadata)
+        return metadata
+
+    def facts(self, filesystem: pyarrow.fs.FileSystem, group: _Group, name: str) -> _Facts:
+        """How many points of *name* the row group holds, and their step range.
+
+        A group of that metric alone answers from its statistics; a group
+        shared with other metrics is read once (the ``name`` and ``step``
+        columns) and remembered.
+        """
+        if group.pure and group.step_min is not None and group.step_max is not None:
+            return _Facts(group.rows, group.step_min, group.step_max)
+        key = (group.path, group.index, name)
+        cached = self._lookup(self._facts, key)
+        if cached is not None:
+            return cached
+        steps = _read(filesystem, self, group, SeriesQuery(name, 1), None, ["step"])["step"]
+        facts = _Facts(len(steps), *(_bounds(steps) if len(steps) else (0, 0)))
+        self._remember(self._facts, key, facts)
+        return facts
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """Points of one metric in one row group: how many, lowest and highest step."""
+
+    count: int
+    low: int
+    high: int
+
+
+@dataclass(frozen=True)
+class SeriesQuery:
+    """What a chart asks for: one metric, at most *max_points*, newer than *after_step*."""
+
+    name: str
+    max_points: int
+    after_step: int | None = None
+    rank: int | None = None
+
+
+@dataclass
+class _Group:
+    """One row group that may hold points of the metric."""
+
+    path: str
+    index: int
+    pure: bool
+    """All its rows are the metric (statistics say so): no name filter needed."""
+    rows: int
+    step_min: int | None
+    step_max: int | None
+    rank: int | None
+
+
+@dataclass
+class Series:
+    """The answer: parallel lists, plus what the chart needs to poll for more."""
+
+    name: str
+    rank: int | None
+    step: list[int] = field(default_factory=list)
+    value: list[float | None] = field(default_factory=list)
+    timestamp: list[float] = field(default_factory=list)
+    total: int = 0
+    """Points in the range asked for, before thinning."""
+    ranks: list[int] = field(default_factory=list)
+    """Every rank that logged the metric."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's JSON object; ``timestamp`` in Unix seconds."""
+        return {
+            "name": self.name,
+            "rank": self.rank,
+            "ranks": self.ranks,
+            "step": self.step,
+            "value": self.value,
+            "timestamp": self.timestamp,
+            "total": self.total,
+            "downsampled": len(self.step) < self.total,
+            "last_step": self.step[-1] if self.step else None,
+        }
+
+
+def _stats(metadata: pq.FileMetaData, group: int, column: int | None) -> Any:
+    if column is None:
+        return None
+    stats = metadata.row_group(group).column(column).statistics
+    return stats if stats is not None and stats.has_min_max else None
+
+
+def _groups(metadata: pq.FileMetaData, path: str, name: str) -> Iterator[_Group]:
+    """Row groups of one part that may hold *name*, with what their statistics tell."""
+    names = metadata.schema.names
+    where = {column: names.index(column) if column in names else None for column in names}
+    for index in range(metadata.num_row_groups):
+        name_stats = _stats(metadata, index, where.get("name"))
+        if name_stats is not None and not name_stats.min <= name <= name_stats.max:
+            continue
+        step = _stats(metadata, index, where.get("step"))
+        rank = _stats(metadata, index, where.get("rank"))
+        yield _Group(
+            path=path,
+            index=index,
+            pure=name_stats is not None and name_stats.min == name_stats.max == name,
+            rows=metadata.row_group(index).num_rows,
+            step_min=step.min if step is not None else None,
+            step_max=step.max if step is not None else None,
+            rank=rank.min if rank is not None and rank.min == rank.max else None,
+        )
+
+
+def _read(
+    filesystem: pyarrow.fs.FileSystem,
+    index: PartIndex,
+    group: _Group,
+    query: SeriesQuery,
+    rank: int | None,
+    columns: Sequence[str],
+) -> pa.Table:
+    """The metric's rows of one row group (only *columns*), filtered as *query* says."""
+    wanted = list(columns)
+    extra = [c for c in ("name",) if not group.pure] + (["rank"] if group.rank is None else [])
+    with filesystem.open_input_file(group.path) as source:
+        parquet = pq.ParquetFile(source, metadata=index.footer(filesystem, group.path))
+        table = parquet.read_row_group(group.index, columns=list(dict.fromkeys(wanted + extra)))
+    mask = None
+    if not group.pure:
+        mask = pc.equal(table["name"], query.name)
+    if group.rank is None and rank is not None:
+        by_rank = pc.equal(table["rank"], rank)
+        mask = by_rank if mask is None else pc.and_(mask, by_rank)
+    if query.after_step is not None:
+        newer = pc.greater(table["step"], query.after_step)
+        mask = newer if mask is None else pc.and_(mask, newer)
+    if mask is not None:
+        table = table.filter(mask)
+    return table.select(wanted)
+
+
+def _sorted_by_step(table: pa.Table) -> pa.Table:
+    """*table* in step order (stable); parts are written sorted, so this rarely sorts."""
+    steps = table["step"]
+    if len(steps) < 2 or pc.all(pc.greater_equal(steps[1:], steps[:-1])).as_py():
+        return table
+    return table.take(pc.sort_indices(table, sort_keys=[("step", "ascending")]))
+
+
+def _first_per_run(indices: pa.Array, runs: pa.Array) -> pa.Array:
+    """Of *indices* (ascending), the first one in each run of equal ``runs[index]``."""
+    if len(indices) == 0:
+        return indices
+    owner = pc.take(runs, indices)
+    starts = pc.not_equal(owner[1:], owner[:-1])
+    keep = pa.concat_arrays([pa.array([True]), starts])
+    return pc.filter(indices, keep)
+
+
+def m4_rows(table: pa.Table, low: int, high: int, buckets: int) -> pa.Table:
+    """The first, last, lowest and highest row of each step bucket of a step-sorted *table*."""
+    count = table.num_rows
+    if count <= 4:
+        return table
+    steps = table["step"].combine_chunks()
+    width = (high - low + 1) / buckets
+    bucket = pc.cast(pc.floor(pc.divide(pc.subtract(steps, low).cast(pa.float64()), width)), "int64")
+    change = pc.not_equal(bucket[1:], bucket[:-1])
+    run = pc.cumulative_sum(pa.concat_arrays([pa.array([0], pa.int64()), change.cast(pa.int64())]))
+    starts = pc.add(pc.indices_nonzero(change), 1).cast(pa.int64())
+    firsts = pa.concat_arrays([pa.array([0], pa.int64()), starts])
+    lasts = pa.concat_arrays([pc.subtract(starts, 1), pa.array([count - 1], pa.int64())])
+    values = table["value"].combine_chunks()
+    finite = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+    extremes = (
+        pa.table({"run": run, "v": finite})
+        .group_by("run", use_threads=False)
+        .aggregate([("v", "min"), ("v", "max")])
+    )
+    picked = [firsts, lasts]
+    for column in ("v_min", "v_max"):
+        per_row = pc.take(extremes[column], run)
+        hits = pc.indices_nonzero(pc.fill_null(pc.equal(finite, per_row), False)).cast(pa.int64())
+        picked.append(_first_per_run(hits, run))
+    rows = pc.unique(pa.concat_arrays(picked))
+    return table.take(pc.take(rows, pc.sort_indices(rows)))
+
+
+def _bounds(steps: pa.ChunkedArray | pa.Array) -> tuple[int, int]:
+    bounds = pc.min_max(steps)
+    return bounds["min"].as_py(), bounds["max"].as_py()
+
+
+def _extent(
+    filesystem: pyarrow.fs.FileSystem,
+    index: PartIndex,
+    groups: list[tuple[_Group, _Facts]],
+    query: SeriesQuery,
+    rank: int | None,
+) -> tuple[int, int, int]:
+    """Exact point count and step range of the metric in *groups*, above ``after_step``.
+
+    From the cached facts, except for a group that straddles ``after_step``
+    (the one a live chart polls into), whose steps are read.
+    """
+    count, low, high = 0, None, None
+    for group, facts in groups:
+        if query.after_step is None or facts.low > query.after_step:
+            rows, first, last = facts.count, facts.low, facts.high
+        else:
+            steps = _read(filesystem, index, group, query, rank, ["step"])["step"]
+            if len(steps) == 0:
+                continue
+            rows, (first, last) = len(steps), _bounds(steps)
+        count += rows
+        low = first if low is None else min(low, first)
+        high = last if high is None else max(high, last)
+    return count, low or 0, high or 0
+
+
+def read_series(
+    filesystem: pyarrow.fs.FileSystem,
+    paths: Sequence[str],
+    query: SeriesQuery,
+    index: PartIndex,
+) -> Series | None:
+    """The metric *query* names, thinned to ``query.max_points``; ``None`` if no part has it.
+
+    With ``after_step``, only points at higher steps count (a live chart
+    asking for what it does not have); an empty answer is then normal.
+    Without ``rank``, the lowest rank that logged the metric is read.
+    """
+    candidates = [
+        (group, facts)
+        for path in paths
+        for group in _groups(index.footer(filesystem, path), path, query.name)
+        if (facts := index.facts(filesystem, group, query.name)).count
+    ]
+    if not candidates:
+        return None
+    ranks = sorted({group.rank for group, _ in candidates if group.rank is not None})
+    rank = query.rank if query.rank is not None else (ranks[0] if ranks else None)
+    groups = [
+        (group, facts)
+        for group, facts in candidates
+        if (rank is None or group.rank is None or group.rank == rank)
+        and (query.after_step is None or facts.high > query.after_step)
+    ]
+    series = Series(name=query.name, rank=rank, ranks=ranks)
+    if not groups:
+        return series
+    total, low, high = _extent(filesystem, index, groups, query, rank)
+    thin = total > query.max_points
+    buckets = max(1, query.max_points // 4)
+    pieces = []
+    for group, _ in groups:
+        table = _read(filesystem, index, group, query, rank, _COLUMNS)
+        if table.num_rows:
+            table = _sorted_by_step(table)
+            pieces.append(m4_rows(table, low, high, buckets) if thin else table)
+    if not pieces:
+        return series
+    table = _sorted_by_step(pa.concat_tables(pieces).combine_chunks())
+    if thin and len(pieces) > 1:
+        table = m4_rows(table, low, high, buckets)
+    values = table["value"]
+    finite = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
+    series.step = table["step"].to_pylist()
+    series.value = finite.to_pylist()
+    series.timestamp = pc.divide(table["timestamp"].cast(pa.int64()), 1_000_000.0).to_pylist()
+    series.total = total
+    return series
