@@ -201,6 +201,11 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
       clear(body).append(el("p", { class: "muted" }, "no points yet"));
       return;
     }
+    // What the chart shows, for people reading the DOM (and the tests): runs, points, last step.
+    const shownRuns = built.seriesOpts.filter((opt, i) => i > 0 && !opt.raw).map((opt) => opt.dataset);
+    panel.root.dataset.runs = String(shownRuns.length);
+    panel.root.dataset.points = String(shownRuns.reduce((n, id) => n + series.get(`${metric}\n${id}`).step.length, 0));
+    panel.root.dataset.lastStep = String(Math.max(...shownRuns.map((id) => series.get(`${metric}\n${id}`).lastStep ?? -1)));
     const sameShape = panel.plot && panel.shape === JSON.stringify([settings.x, settings.log, built.seriesOpts.map((s) => s.label)]);
     if (sameShape) {
       panel.plot.setData(built.data, !keepScale);
