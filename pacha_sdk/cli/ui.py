@@ -17,6 +17,7 @@ from pacha_sdk.cli._args import add_store, store
 if TYPE_CHECKING:
     from pacha_sdk.cli import Commands
     from pacha_sdk.cli._output import Output
+    from pacha_sdk.ui import UiServer
 
 __all__ = ["register"]
 
@@ -57,6 +58,20 @@ def _interrupt_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
+def _serve(server: UiServer, args: argparse.Namespace, out: Output, uri: str) -> None:
+    if not is_loopback(args.host):
+        out.warn(
+            f"serving on {args.host}, reachable from other machines: anyone with the "
+            "URL's token can read every run in the store"
+        )
+    out.print(server.url)
+    sys.stdout.flush()
+    out.note(f"pacha ui: serving {uri}; press Ctrl-C to stop")
+    if not args.no_browser:
+        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+    server.serve_forever(poll_interval=0.25)
+
+
 def cmd_ui(args: argparse.Namespace, out: Output) -> int:
     """Start the server, print its URL (with the token), serve until interrupted."""
     from pacha_sdk.ui import StoreReader, UiServer
@@ -64,20 +79,10 @@ def cmd_ui(args: argparse.Namespace, out: Output) -> int:
     reader = StoreReader(**store(args))
     reader.check()
     server = UiServer(reader, host=args.host, port=args.port)
+    _interrupt_on_sigterm()
     try:
-        if not is_loopback(args.host):
-            out.warn(
-                f"serving on {args.host}, reachable from other machines: anyone with the "
-                "URL's token can read every run in the store"
-            )
-        out.print(server.url)
-        sys.stdout.flush()
-        out.note(f"pacha ui: serving {reader.uri}; press Ctrl-C to stop")
-        if not args.no_browser:
-            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
-        _interrupt_on_sigterm()
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve_forever(poll_interval=0.25)
+        with contextlib.suppress(KeyboardInterrupt):  # from the URL line on, Ctrl-C is the way out
+            _serve(server, args, out, reader.uri)
     finally:
         server.server_close()
     out.note("pacha ui: stopped")
