@@ -27,7 +27,8 @@ from pathlib import Path
 
 VERSION = "1.6.32"
 INTEGRITY = (
-    "sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw=="
+    "sha512-"
+    "KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw=="
 )
 FILES = {
     # name in the tarball -> (name in vendor/, sha256)

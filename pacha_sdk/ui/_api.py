@@ -192,7 +192,9 @@ class Api:
                 "duration_secs": record.duration_secs,
                 "summary": record.summary,
                 "hyperparameters_flat": record.hyperparameters.as_flat_dict(),
-                "ranks": [rank.model_dump(mode="json") for rank in self.reader.rank_records(run_id)],
+                "ranks": [
+                    rank.model_dump(mode="json") for rank in self.reader.rank_records(run_id)
+                ],
                 "has_console": bool(record.log_uri),
             }
         )
@@ -242,7 +244,11 @@ class Api:
             for ref in record.artifacts
         ]
         inputs = record.extra.get("inputs")
-        entries = [entry for entry in inputs if isinstance(entry, dict)] if isinstance(inputs, list) else []
+        entries = (
+            [entry for entry in inputs if isinstance(entry, dict)]
+            if isinstance(inputs, list)
+            else []
+        )
         used = [
             {**entry, "produced_by": producers.get(str(entry.get("content_hash")), [])}
             for entry in entries
@@ -267,7 +273,9 @@ class Api:
                 except ArtifactCorruptedError as error:
                     raise ConnectionAbortedError(str(error)) from error
 
-        disposition = f"attachment; filename=\"{file_name}\"; filename*=UTF-8''{quote(name or file_name)}"
+        disposition = (
+            f"attachment; filename=\"{file_name}\"; filename*=UTF-8''{quote(name or file_name)}"
+        )
         return Response(
             200,
             pieces(),

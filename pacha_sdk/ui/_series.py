@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    import pyarrow.fs
 
 __all__ = ["PartIndex", "Series", "SeriesQuery", "m4_rows", "read_series"]
 
@@ -73,7 +73,7 @@ class PartIndex:
 
     def footer(self, filesystem: pyarrow.fs.FileSystem, path: str) -> pq.FileMetaData:
         """The footer of *path*, read once."""
-        cached = self._lookup(self._footers, path)
+        cached: pq.FileMetaData | None = self._lookup(self._footers, path)
         if cached is not None:
             return cached
         with filesystem.open_input_file(path) as source:
@@ -91,7 +91,7 @@ class PartIndex:
         if group.pure and group.step_min is not None and group.step_max is not None:
             return _Facts(group.rows, group.step_min, group.step_max)
         key = (group.path, group.index, name)
-        cached = self._lookup(self._facts, key)
+        cached: _Facts | None = self._lookup(self._facts, key)
         if cached is not None:
             return cached
         steps = _read(filesystem, self, group, SeriesQuery(name, 1), None, ["step"])["step"]
@@ -243,7 +243,9 @@ def m4_rows(table: pa.Table, low: int, high: int, buckets: int) -> pa.Table:
         return table
     steps = table["step"].combine_chunks()
     width = (high - low + 1) / buckets
-    bucket = pc.cast(pc.floor(pc.divide(pc.subtract(steps, low).cast(pa.float64()), width)), "int64")
+    bucket = pc.cast(
+        pc.floor(pc.divide(pc.subtract(steps, low).cast(pa.float64()), width)), "int64"
+    )
     change = pc.not_equal(bucket[1:], bucket[:-1])
     run = pc.cumulative_sum(pa.concat_arrays([pa.array([0], pa.int64()), change.cast(pa.int64())]))
     starts = pc.add(pc.indices_nonzero(change), 1).cast(pa.int64())
@@ -259,7 +261,9 @@ def m4_rows(table: pa.Table, low: int, high: int, buckets: int) -> pa.Table:
     picked = [firsts, lasts]
     for column in ("v_min", "v_max"):
         per_row = pc.take(extremes[column], run)
-        hits = pc.indices_nonzero(pc.fill_null(pc.equal(finite, per_row), False)).cast(pa.int64())
+        hits = pc.indices_nonzero(pc.fill_null(pc.equal(finite, per_row), fill_value=False)).cast(
+            pa.int64()
+        )
         picked.append(_first_per_run(hits, run))
     rows = pc.unique(pa.concat_arrays(picked))
     return table.take(pc.take(rows, pc.sort_indices(rows)))

@@ -29,7 +29,6 @@ import json
 import secrets
 import sys
 from functools import cache
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,6 +37,8 @@ from urllib.parse import parse_qsl, urlsplit
 from pacha_sdk.ui._api import Api, ApiError, Response, error_response
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pacha_sdk.ui._store import StoreReader
 
 __all__ = ["CONTENT_SECURITY_POLICY", "STATIC_FILES", "UiServer"]
@@ -142,27 +143,27 @@ class _Handler(BaseHTTPRequestHandler):
         """``Server: pacha-ui`` (no Python version)."""
         return self.server_version
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Only errors reach stderr, and never with a query string."""
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_error(self, format: str, *args: Any) -> None:
         """Server-side failures: method and path only."""
         path = urlsplit(getattr(self, "path", "")).path
         message = format % args
         sys.stderr.write(f"pacha ui: {getattr(self, 'command', '-')} {path}: {message}\n")
 
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib's name
+    def do_HEAD(self) -> None:
         """As GET, without a body."""
         self._answer(head=True)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib's name
+    def do_GET(self) -> None:
         """Static files, the token exchange, and the read-only API."""
         self._answer(head=False)
 
     def _method_not_allowed(self) -> None:
         self._send(error_response(ApiError(405, "the UI is read-only: only GET")), head=False)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
 
     def _answer(self, *, head: bool) -> None:
         url = urlsplit(self.path)
@@ -221,12 +222,12 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(response.body, bytes):
             self.wfile.write(response.body)
             return
-        self._stream(response)
+        self._stream(response.body)
 
-    def _stream(self, response: Response) -> None:
+    def _stream(self, pieces: Iterator[bytes]) -> None:
         """Chunked transfer; a failure midway drops the connection without the final chunk."""
         try:
-            for piece in response.body:
+            for piece in pieces:
                 if piece:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             self.wfile.write(b"0\r\n\r\n")

@@ -9,14 +9,13 @@ archive) will add its writes beside these reads, behind the same token.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import StoreError
-from pacha_sdk.models import RunId
 from pacha_sdk.query.artifacts import open_artifact
 from pacha_sdk.query.lineage import Lineage, lineage
 from pacha_sdk.query.read import list_runs, load_rank_records, load_run
@@ -26,10 +25,9 @@ if TYPE_CHECKING:
     import io
 
     import pyarrow.fs
-
     from pydantic import BaseModel
 
-    from pacha_sdk.models import ExperimentRun
+    from pacha_sdk.models import ExperimentRun, RunId
 
 __all__ = ["CONSOLE_LIMIT", "StoreReader"]
 
@@ -74,7 +72,7 @@ class StoreReader:
         """One run record; :class:`RunNotFoundError` if absent."""
         return load_run(str(run_id), **self._options())
 
-    def rank_records(self, run_id: RunId) -> list[BaseModel]:
+    def rank_records(self, run_id: RunId) -> Sequence[BaseModel]:
         """The records of ranks above 0 (empty for a single-process run)."""
         return load_rank_records(str(run_id), **self._options())
 
@@ -121,4 +119,3 @@ class StoreReader:
         except OSError as error:
             raise StoreError(f"could not read {self.uri}/{key}: {error}") from error
         return data.decode("utf-8", errors="replace")
-

@@ -20,7 +20,7 @@ import pacha_sdk as pacha
 from pacha_sdk.ui import StoreReader, UiServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
     from tests.servers import ObjectStore
 
@@ -54,7 +54,9 @@ def populate(store: Store) -> Store:
         hparams = {"learning_rate": lr, "optimizer": "adam" if index else "sgd"}
         with pacha.run(hparams, name=name, tags={"sweep": "lr"}, **store.options) as run:
             for step in range(STEPS):
-                run.log_metrics({"loss": 1.0 / (1 + step * lr * 10), "acc": step / STEPS}, step=step)
+                run.log_metrics(
+                    {"loss": 1.0 / (1 + step * lr * 10), "acc": step / STEPS}, step=step
+                )
             if index == 0:
                 run.log_artifact(ARTIFACT, name="model.bin")
         store.runs[name] = run.run_id
@@ -62,12 +64,17 @@ def populate(store: Store) -> Store:
         run.log_metric("loss", 0.5, step=0)
     store.runs[HTML_NAME] = run.run_id
     failing = pacha.run({"learning_rate": 1.0}, name="diverged", **store.options)
-    with pytest.raises(ValueError, match="exploded"), failing as run:
+    with pytest.raises(ValueError, match="exploded"):
+        _diverge(failing)
+    store.runs["diverged"] = failing.run_id
+    return store
+
+
+def _diverge(run: pacha.Run) -> None:
+    with run:
         for step in range(4):
             run.log_metric("loss", 10.0**step, step=step)
         raise ValueError("loss exploded at step 3")
-    store.runs["diverged"] = run.run_id
-    return store
 
 
 @pytest.fixture(params=["local", pytest.param("seaweedfs", marks=pytest.mark.servers)])
@@ -87,7 +94,9 @@ def local_store(tmp_path: Any) -> Store:
 
 def start_server(store: Store) -> UiServer:
     server = UiServer(StoreReader(store.uri, store.storage_options))
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+    ).start()
     return server
 
 
@@ -141,14 +150,18 @@ def page(browser: Browser, server: UiServer) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     tab = context.new_page()
     problems: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console: {message.text}")
+
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    tab.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-    tab.on(
-        "console",
-        lambda message: problems.append(f"console: {message.text}")
-        if message.type == "error"
-        else None,
-    )
+    tab.on("dialog", on_dialog)
+    tab.on("console", on_console)
     tab.goto(server.url)
     yield tab
     context.close()

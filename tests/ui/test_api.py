@@ -18,6 +18,7 @@ from tests.ui.conftest import ARTIFACT, ERROR, HTML_NAME, STEPS, Store, start_se
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
     from pacha_sdk.ui import UiServer
 
 
@@ -26,7 +27,12 @@ def base(server: UiServer) -> str:
 
 
 def request(
-    server: UiServer, path: str, *, token: bool = True, method: str = "GET", headers: dict[str, str] | None = None
+    server: UiServer,
+    path: str,
+    *,
+    token: bool = True,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     all_headers = {"Authorization": f"Bearer {server.token}"} if token else {}
     all_headers.update(headers or {})
@@ -53,7 +59,9 @@ def error_of(server: UiServer, path: str, expected: int) -> dict[str, Any]:
     return answer
 
 
-def test_runs_lists_every_run_with_the_documented_fields(local_server: UiServer, local_store: Store) -> None:
+def test_runs_lists_every_run_with_the_documented_fields(
+    local_server: UiServer, local_store: Store
+) -> None:
     runs = get_json(local_server, "/api/runs")
     assert sorted(run["name"] for run in runs) == sorted(local_store.runs)
     for run in runs:
@@ -70,7 +78,9 @@ def test_runs_lists_every_run_with_the_documented_fields(local_server: UiServer,
     assert [r["started_at"] for r in runs] == sorted((r["started_at"] for r in runs), reverse=True)
 
 
-def test_one_run_is_its_record_plus_rank_records(local_server: UiServer, local_store: Store) -> None:
+def test_one_run_is_its_record_plus_rank_records(
+    local_server: UiServer, local_store: Store
+) -> None:
     run_id = local_store.runs["diverged"]
     record = get_json(local_server, f"/api/runs/{run_id}")
     stored = pacha.load_run(run_id, **local_store.options)
@@ -88,7 +98,9 @@ def test_without_the_token_every_route_is_401(local_server: UiServer, local_stor
         status, _, body = request(local_server, path, token=False)
         assert status == 401, path
         assert "token" in json.loads(body)["error"]
-    status, _, _ = request(local_server, "/api/runs", token=False, headers={"Authorization": "Bearer wrong"})
+    status, _, _ = request(
+        local_server, "/api/runs", token=False, headers={"Authorization": "Bearer wrong"}
+    )
     assert status == 401
     status, _, _ = request(local_server, "/api/runs?token=wrong", token=False)
     assert status == 401
@@ -109,7 +121,8 @@ def test_the_token_in_the_url_becomes_a_strict_cookie(local_server: UiServer) ->
     conn.close()
     assert answer.status == 303
     assert f"pacha_ui_{local_server.port}={local_server.token}" in cookie
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
 
 
 def test_unknown_run_and_metric_are_404(local_server: UiServer, local_store: Store) -> None:
@@ -119,7 +132,8 @@ def test_unknown_run_and_metric_are_404(local_server: UiServer, local_store: Sto
     error_of(local_server, "/api/runs/not-a-uuid", 404)
     run_id = local_store.runs["sweep-0"]
     answer = error_of(local_server, f"/api/runs/{run_id}/metrics?name=nope", 404)
-    assert "nope" in answer["error"] and "loss" in answer["error"]
+    assert "nope" in answer["error"]
+    assert "loss" in answer["error"]
     error_of(local_server, "/api/nothing", 404)
     error_of(local_server, "/static/missing.js", 404)
 
@@ -147,13 +161,17 @@ def test_bad_parameters_are_400_naming_the_parameter(
 
 
 def test_a_bad_artifact_hash_is_400_and_an_unknown_one_404(local_server: UiServer) -> None:
-    assert error_of(local_server, "/api/artifacts/..%2F..%2Frun.json", 400)["parameter"] == "content_hash"
+    assert (
+        error_of(local_server, "/api/artifacts/..%2F..%2Frun.json", 400)["parameter"]
+        == "content_hash"
+    )
     assert error_of(local_server, "/api/artifacts/abc", 400)["parameter"] == "content_hash"
     error_of(local_server, "/api/artifacts/" + "0" * 64, 404)
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/../_server.py", "/static/%2e%2e/_server.py", "/../pyproject.toml", "//etc/passwd"]
+    "path",
+    ["/static/../_server.py", "/static/%2e%2e/_server.py", "/../pyproject.toml", "//etc/passwd"],
 )
 def test_no_path_reaches_files_outside_the_fixed_map(local_server: UiServer, path: str) -> None:
     status, _, body = request(local_server, path)
@@ -208,19 +226,26 @@ def spiky_server(tmp_path: Path) -> Iterator[tuple[UiServer, str]]:
     server.server_close()
 
 
-def test_downsampling_keeps_spikes_and_ends_within_max_points(spiky_server: tuple[UiServer, str]) -> None:
+def test_downsampling_keeps_spikes_and_ends_within_max_points(
+    spiky_server: tuple[UiServer, str],
+) -> None:
     server, run_id = spiky_server
     series = get_json(server, f"/api/runs/{run_id}/metrics?name=loss&max_points=400")
     assert series["downsampled"] is True
     assert series["total"] == 50_000
     assert 100 < len(series["step"]) <= 400  # 100 buckets, 2 to 4 points each
     assert series["step"] == sorted(series["step"])
-    assert series["step"][0] == 0 and series["step"][-1] == 49_999
+    assert series["step"][0] == 0
+    assert series["step"][-1] == 49_999
     finite = [v for v in series["value"] if v is not None]
-    assert max(finite) == 40.0 and series["step"][series["value"].index(40.0)] == 31_337
-    assert min(finite) == -25.0 and series["step"][series["value"].index(-25.0)] == 12_345
+    assert max(finite) == 40.0
+    assert series["step"][series["value"].index(40.0)] == 31_337
+    assert min(finite) == -25.0
+    assert series["step"][series["value"].index(-25.0)] == 12_345
     live = get_json(server, f"/api/runs/{run_id}/metrics?name=loss&max_points=400&after_step=40000")
-    assert live["total"] == 9_999 and len(live["step"]) <= 400 and live["step"][0] > 40_000
+    assert live["total"] == 9_999
+    assert len(live["step"]) <= 400
+    assert live["step"][0] > 40_000
     exact = get_json(server, f"/api/runs/{run_id}/metrics?name=loss&max_points=50000")
     assert exact["step"] == list(range(50_000))
     assert exact["value"][44_000] is None  # NaN: a gap, strict JSON
@@ -235,12 +260,14 @@ def test_an_artifact_streams_verified(local_server: UiServer, local_store: Store
     assert 'filename="model.bin"' in headers["Content-Disposition"]
 
 
-def test_a_corrupted_artifact_never_downloads_complete(local_server: UiServer, local_store: Store) -> None:
+def test_a_corrupted_artifact_never_downloads_complete(
+    local_server: UiServer, local_store: Store
+) -> None:
     record = pacha.load_run(local_store.runs["sweep-0"], **local_store.options)
     digest = record.artifacts[0].content_hash
     blob = Path(local_store.uri) / artifact_key(digest)
     blob.write_bytes(ARTIFACT[:-1] + b"!")
-    with pytest.raises(Exception, match="IncompleteRead|chunk|Connection|closed"):
+    with pytest.raises(Exception, match=r"IncompleteRead|chunk|Connection|closed"):
         request(local_server, f"/api/artifacts/{digest}")
 
 
@@ -254,6 +281,7 @@ def test_lineage_and_console(local_server: UiServer, local_store: Store) -> None
 
 def test_html_in_a_name_is_only_json_data(local_server: UiServer) -> None:
     status, headers, body = request(local_server, "/api/runs")
-    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
     assert HTML_NAME in [run["name"] for run in json.loads(body)]
     assert headers["X-Content-Type-Options"] == "nosniff"

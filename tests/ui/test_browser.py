@@ -36,7 +36,10 @@ def runs_table_names(page: Page) -> list[str]:
 
 def test_the_table_lists_every_run(page: Page, store: Store) -> None:
     assert sorted(runs_table_names(page)) == sorted(store.runs)
-    assert page.locator("#run-count").text_content() == f"{len(store.runs)} of {len(store.runs)} runs · 0 selected"
+    assert (
+        page.locator("#run-count").text_content()
+        == f"{len(store.runs)} of {len(store.runs)} runs · 0 selected"
+    )
     headers = page.locator("#runs-table thead th").all_text_contents()
     assert any(h.startswith("learning_rate") for h in headers)  # differs between runs
     assert any(h.startswith("loss") for h in headers)  # a metric's latest value
@@ -49,7 +52,7 @@ def test_a_name_with_html_renders_as_text(page: Page, store: Store) -> None:
     assert page.locator("#runs-table img").count() == 0
     cell.click()
     page.wait_for_selector("#run-name")
-    assert page.locator("#run-name").text_content().startswith(HTML_NAME)
+    assert (page.locator("#run-name").text_content() or "").startswith(HTML_NAME)
     assert page.locator("main img").count() == 0
 
 
@@ -95,7 +98,8 @@ def test_a_chart_has_one_series_per_selected_run(page: Page, store: Store) -> No
     assert loss.get_attribute("data-points") == "400"
     legend = loss.locator(".u-legend .u-series").all_text_contents()
     assert len(legend) == 3  # the x value, then one entry per run
-    assert any("sweep-0" in entry for entry in legend) and any("sweep-2" in entry for entry in legend)
+    assert any("sweep-0" in entry for entry in legend)
+    assert any("sweep-2" in entry for entry in legend)
     # Smoothing adds a faint raw line per run; log scale and time axes redraw.
     page.fill("#smoothing", "0.9")
     page.dispatch_event("#smoothing", "input")
@@ -110,11 +114,13 @@ def test_the_run_page_shows_the_error_of_a_failed_run(page: Page, store: Store) 
     page.goto(page.url.split("#")[0] + f"#/run/{store.runs['diverged']}")
     page.wait_for_selector("#error-message")
     assert page.locator("#error-message").text_content() == ERROR
-    assert "Traceback" in page.locator("#traceback").text_content()
+    assert "Traceback" in (page.locator("#traceback").text_content() or "")
     assert page.locator("#run-status").text_content() == "failed"
 
 
-def test_an_artifact_downloads_with_the_right_bytes(page: Page, store: Store, tmp_path: Path) -> None:
+def test_an_artifact_downloads_with_the_right_bytes(
+    page: Page, store: Store, tmp_path: Path
+) -> None:
     page.goto(page.url.split("#")[0] + f"#/run/{store.runs['sweep-0']}")
     link = page.locator("#artifacts a.download")
     with page.expect_download() as info:
@@ -134,7 +140,10 @@ def test_compare_shows_differences_and_parallel_coordinates(page: Page, store: S
     assert rows == ["learning_rate", "optimizer"]  # only what differs
     assert page.locator("#parallel").is_visible()
     page.locator("#compare-charts figure.chart[data-metric='loss'] canvas").wait_for()
-    assert page.locator("#compare-charts figure.chart[data-metric='loss']").get_attribute("data-runs") == "3"
+    assert (
+        page.locator("#compare-charts figure.chart[data-metric='loss']").get_attribute("data-runs")
+        == "3"
+    )
 
 
 def test_a_request_without_the_token_gets_401(browser: Browser, server: UiServer) -> None:
@@ -185,7 +194,8 @@ def test_a_running_run_shows_new_points_without_a_reload(page: Page, store: Stor
 
 
 def _watch_live_run(page: Page, child: subprocess.Popen[str]) -> None:
-    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout is not None
+    assert child.stdin is not None
     run_id = child.stdout.readline().strip()
     page.goto(page.url.split("#")[0] + f"#/charts?runs={run_id}")
     loss = page.locator("figure.chart[data-metric='loss']")

@@ -38,11 +38,15 @@ def test_prints_the_url_serves_and_exits_0_on_ctrl_c(tmp_path: Path, stop: signa
     with pacha.run(uri=uri, name="one") as run:
         run.log_metric("loss", 0.25, step=0)
     with start("--uri", uri, "--port", "0") as server:
-        assert server.stdout is not None and server.stderr is not None
+        assert server.stdout is not None
+        assert server.stderr is not None
         url = server.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+        assert url.startswith("http://127.0.0.1:")
+        assert "/?token=" in url
         base, token = url.split("/?token=")
-        request = urllib.request.Request(base + "/api/runs", headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            base + "/api/runs", headers={"Authorization": f"Bearer {token}"}
+        )
         with urllib.request.urlopen(request, timeout=30) as answer:
             assert [r["name"] for r in json.load(answer)] == ["one"]
         server.send_signal(stop)
@@ -53,8 +57,9 @@ def test_prints_the_url_serves_and_exits_0_on_ctrl_c(tmp_path: Path, stop: signa
 
 
 def test_another_host_is_warned_about(tmp_path: Path) -> None:
-    with start("--uri", str(tmp_path), "--host", "0.0.0.0") as server:  # noqa: S104 - the point
-        assert server.stdout is not None and server.stderr is not None
+    with start("--uri", str(tmp_path), "--host", "0.0.0.0") as server:
+        assert server.stdout is not None
+        assert server.stderr is not None
         url = server.stdout.readline()
         assert url.startswith("http://0.0.0.0:")
         server.send_signal(signal.SIGINT)
@@ -62,14 +67,17 @@ def test_another_host_is_warned_about(tmp_path: Path) -> None:
         assert "warning: serving on 0.0.0.0" in server.stderr.read()
 
 
-def test_a_taken_port_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_taken_port_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         assert main(["ui", "--uri", str(tmp_path), "--port", str(port), "--no-browser"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("pacha: error:") and err.count("\n") == 1
+    assert err.startswith("pacha: error:")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -83,7 +91,8 @@ def test_bad_arguments_are_usage_errors(
         main(["ui", "--no-browser", *args])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    assert message in err
+    assert "Traceback" not in err
 
 
 def test_an_unreachable_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,13 +29,16 @@ def table(steps: list[int], points: list[float]) -> pa.Table:
     buckets=st.integers(min_value=1, max_value=50),
     gap=st.integers(min_value=1, max_value=1000),
 )
-def test_m4_keeps_ends_and_every_buckets_extremes(points: list[float], buckets: int, gap: int) -> None:
+def test_m4_keeps_ends_and_every_buckets_extremes(
+    points: list[float], buckets: int, gap: int
+) -> None:
     steps = [i * gap for i in range(len(points))]
     low, high = steps[0], steps[-1]
     kept = m4_rows(table(steps, points), low, high, buckets).to_pydict()
     assert kept["step"] == sorted(set(kept["step"]))  # in order, each once
     assert len(kept["step"]) <= max(4, 4 * buckets)
-    assert kept["step"][0] == low and kept["step"][-1] == high
+    assert kept["step"][0] == low
+    assert kept["step"][-1] == high
     width = (high - low + 1) / buckets
     for bucket in range(buckets):
         inside = [
@@ -45,6 +48,10 @@ def test_m4_keeps_ends_and_every_buckets_extremes(points: list[float], buckets: 
         ]
         if not inside:
             continue
-        shown = {s: v for s, v in zip(kept["step"], kept["value"]) if math.floor((s - low) / width) == bucket}
+        shown = {
+            s: v
+            for s, v in zip(kept["step"], kept["value"])
+            if math.floor((s - low) / width) == bucket
+        }
         assert min(v for _, v in inside) in shown.values()
         assert max(v for _, v in inside) in shown.values()
