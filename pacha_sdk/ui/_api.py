@@ -36,6 +36,7 @@ from pacha_sdk.models import RunId
 from pacha_sdk.query.artifacts import CHUNK_SIZE
 from pacha_sdk.query.lineage import input_hashes
 from pacha_sdk.ui._series import PartIndex, SeriesQuery, read_series
+from pacha_sdk.views.charts import ExtraNotInstalledError
 from pacha_sdk.views.display import jsonable
 
 if TYPE_CHECKING:
@@ -51,6 +52,14 @@ MAX_POINTS_LIMIT = 200_000
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _SAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def require_numpy() -> None:
+    """Import numpy now (the thinning needs it), or say which extra brings it."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise ExtraNotInstalledError("pacha ui's charts", "numpy", "ui") from None
 
 
 class ApiError(Exception):
@@ -145,6 +154,7 @@ class Api:
     def __init__(self, reader: StoreReader) -> None:
         self.reader = reader
         self.parts = PartIndex()
+        require_numpy()
 
     def handle(self, path: str, query: Mapping[str, str]) -> Response:
         """Answer ``GET path?query``; every failure becomes a JSON error response."""

@@ -81,7 +81,7 @@ class PartIndex:
         self._remember(self._footers, path, metadata)
         return metadata
 
-    def facts(self, filesystem: pyarrow.fs.FileSystem, group: _Group, name: str) -> _Facts:
+    def facts(self, parts: _OpenParts, group: _Group, name: str) -> _Facts:
         """How many points of *name* the row group holds, and their step range.
 
         A group of that metric alone answers from its statistics; a group
@@ -94,7 +94,7 @@ class PartIndex:
         cached: _Facts | None = self._lookup(self._facts, key)
         if cached is not None:
             return cached
-        steps = _read(filesystem, self, group, SeriesQuery(name, 1), None, ["step"])["step"]
+        steps = _read(parts, group, SeriesQuery(name, 1), None, ["step"])["step"]
         facts = _Facts(len(steps), *(_bounds(steps) if len(steps) else (0, 0)))
         self._remember(self._facts, key, facts)
         return facts
@@ -190,9 +190,32 @@ def _groups(metadata: pq.FileMetaData, path: str, name: str) -> Iterator[_Group]
         )
 
 
+class _OpenParts:
+    """The part files one request reads, each opened once and closed at the end."""
+
+    def __init__(self, filesystem: pyarrow.fs.FileSystem, index: PartIndex) -> None:
+        self.filesystem = filesystem
+        self.index = index
+        self._files: dict[str, tuple[Any, pq.ParquetFile]] = {}
+
+    def parquet(self, path: str) -> pq.ParquetFile:
+        if path not in self._files:
+            source = self.filesystem.open_input_file(path)
+            footer = self.index.footer(self.filesystem, path)
+            self._files[path] = (source, pq.ParquetFile(source, metadata=footer))
+        return self._files[path][1]
+
+    def __enter__(self) -> _OpenParts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for source, _ in self._files.values():
+            source.close()
+        self._files.clear()
+
+
 def _read(
-    filesystem: pyarrow.fs.FileSystem,
-    index: PartIndex,
+    parts: _OpenParts,
     group: _Group,
     query: SeriesQuery,
     rank: int | None,
@@ -201,9 +224,8 @@ def _read(
     """The metric's rows of one row group (only *columns*), filtered as *query* says."""
     wanted = list(columns)
     extra = [c for c in ("name",) if not group.pure] + (["rank"] if group.rank is None else [])
-    with filesystem.open_input_file(group.path) as source:
-        parquet = pq.ParquetFile(source, metadata=index.footer(filesystem, group.path))
-        table = parquet.read_row_group(group.index, columns=list(dict.fromkeys(wanted + extra)))
+    parquet = parts.parquet(group.path)
+    table = parquet.read_row_group(group.index, columns=list(dict.fromkeys(wanted + extra)))
     mask = None
     if not group.pure:
         mask = pc.equal(table["name"], query.name)
@@ -226,47 +248,39 @@ def _sorted_by_step(table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[("step", "ascending")]))
 
 
-def _first_per_run(indices: pa.Array, runs: pa.Array) -> pa.Array:
-    """Of *indices* (ascending), the first one in each run of equal ``runs[index]``."""
-    if len(indices) == 0:
-        return indices
-    owner = pc.take(runs, indices)
-    starts = pc.not_equal(owner[1:], owner[:-1])
-    keep = pa.concat_arrays([pa.array([True]), starts])
-    return pc.filter(indices, keep)
-
-
 def m4_rows(table: pa.Table, low: int, high: int, buckets: int) -> pa.Table:
-    """The first, last, lowest and highest row of each step bucket of a step-sorted *table*."""
+    """The first, last, lowest and highest row of each step bucket of a step-sorted *table*.
+
+    Bucket ``k`` holds the steps ``s`` with ``int((s - low) * buckets / (high - low + 1))
+    == k``; the lowest and highest are taken among finite values, the first
+    of equal ones. Vectorised with numpy: about a millisecond per row group.
+    """
+    import numpy as np
+
     count = table.num_rows
     if count <= 4:
         return table
-    steps = table["step"].combine_chunks()
-    width = (high - low + 1) / buckets
-    bucket = pc.cast(
-        pc.floor(pc.divide(pc.subtract(steps, low).cast(pa.float64()), width)), "int64"
-    )
-    change = pc.not_equal(bucket[1:], bucket[:-1])
-    run = pc.cumulative_sum(pa.concat_arrays([pa.array([0], pa.int64()), change.cast(pa.int64())]))
-    starts = pc.add(pc.indices_nonzero(change), 1).cast(pa.int64())
-    firsts = pa.concat_arrays([pa.array([0], pa.int64()), starts])
-    lasts = pa.concat_arrays([pc.subtract(starts, 1), pa.array([count - 1], pa.int64())])
-    values = table["value"].combine_chunks()
-    finite = pc.if_else(pc.is_finite(values), values, pa.scalar(None, pa.float64()))
-    extremes = (
-        pa.table({"run": run, "v": finite})
-        .group_by("run", use_threads=False)
-        .aggregate([("v", "min"), ("v", "max")])
-    )
-    picked = [firsts, lasts]
-    for column in ("v_min", "v_max"):
-        per_row = pc.take(extremes[column], run)
-        hits = pc.indices_nonzero(pc.fill_null(pc.equal(finite, per_row), fill_value=False)).cast(
-            pa.int64()
-        )
-        picked.append(_first_per_run(hits, run))
-    rows = pc.unique(pa.concat_arrays(picked))
-    return table.take(pc.take(rows, pc.sort_indices(rows)))
+    steps = table["step"].to_numpy()
+    values = table["value"].to_numpy()
+    bucket = ((steps - low) * (buckets / (high - low + 1))).astype(np.int64)
+    edges = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
+    starts = np.concatenate(([0], edges))
+    sizes = np.diff(np.append(starts, count))
+    finite = np.isfinite(values)
+    picked = [starts, np.append(edges - 1, count - 1)]
+    for side, reduce in (
+        (np.where(finite, values, np.inf), np.minimum),
+        (np.where(finite, values, -np.inf), np.maximum),
+    ):
+        extreme = reduce.reduceat(side, starts)
+        hits = np.flatnonzero((side == np.repeat(extreme, sizes)) & finite)
+        if len(hits):
+            owner = np.searchsorted(starts, hits, side="right")
+            first = np.empty(len(hits), dtype=bool)
+            first[0] = True
+            np.not_equal(owner[1:], owner[:-1], out=first[1:])
+            picked.append(hits[first])
+    return table.take(pa.array(np.unique(np.concatenate(picked))))
 
 
 def _bounds(steps: pa.ChunkedArray | pa.Array) -> tuple[int, int]:
@@ -275,8 +289,7 @@ def _bounds(steps: pa.ChunkedArray | pa.Array) -> tuple[int, int]:
 
 
 def _extent(
-    filesystem: pyarrow.fs.FileSystem,
-    index: PartIndex,
+    parts: _OpenParts,
     groups: list[tuple[_Group, _Facts]],
     query: SeriesQuery,
     rank: int | None,
@@ -291,7 +304,7 @@ def _extent(
         if query.after_step is None or facts.low > query.after_step:
             rows, first, last = facts.count, facts.low, facts.high
         else:
-            steps = _read(filesystem, index, group, query, rank, ["step"])["step"]
+            steps = _read(parts, group, query, rank, ["step"])["step"]
             if len(steps) == 0:
                 continue
             rows, (first, last) = len(steps), _bounds(steps)
@@ -313,11 +326,17 @@ def read_series(
     asking for what it does not have); an empty answer is then normal.
     Without ``rank``, the lowest rank that logged the metric is read.
     """
+    with _OpenParts(filesystem, index) as parts:
+        return _read_series(parts, paths, query)
+
+
+def _read_series(parts: _OpenParts, paths: Sequence[str], query: SeriesQuery) -> Series | None:
+    index = parts.index
     candidates = [
         (group, facts)
         for path in paths
-        for group in _groups(index.footer(filesystem, path), path, query.name)
-        if (facts := index.facts(filesystem, group, query.name)).count
+        for group in _groups(index.footer(parts.filesystem, path), path, query.name)
+        if (facts := index.facts(parts, group, query.name)).count
     ]
     if not candidates:
         return None
@@ -332,12 +351,12 @@ def read_series(
     series = Series(name=query.name, rank=rank, ranks=ranks)
     if not groups:
         return series
-    total, low, high = _extent(filesystem, index, groups, query, rank)
+    total, low, high = _extent(parts, groups, query, rank)
     thin = total > query.max_points
     buckets = max(1, query.max_points // 4)
     pieces = []
     for group, _ in groups:
-        table = _read(filesystem, index, group, query, rank, _COLUMNS)
+        table = _read(parts, group, query, rank, _COLUMNS)
         if table.num_rows:
             table = _sorted_by_step(table)
             pieces.append(m4_rows(table, low, high, buckets) if thin else table)

@@ -31,6 +31,7 @@ ERROR = "ValueError: loss exploded at step 3"
 ARTIFACT = b"weights \x00\x01\x02 of the best model" * 1000
 LEARNING_RATES = (0.1, 0.01, 0.001)
 STEPS = 200
+CONSOLE_LINE = "epoch 1: <b>not bold</b>"
 
 
 @dataclass
@@ -52,7 +53,12 @@ def populate(store: Store) -> Store:
     for index, lr in enumerate(LEARNING_RATES):
         name = f"sweep-{index}"
         hparams = {"learning_rate": lr, "optimizer": "adam" if index else "sgd"}
-        with pacha.run(hparams, name=name, tags={"sweep": "lr"}, **store.options) as run:
+        capture = index == 0
+        with pacha.run(
+            hparams, name=name, tags={"sweep": "lr"}, capture_output=capture, **store.options
+        ) as run:
+            if capture:
+                print(CONSOLE_LINE)
             for step in range(STEPS):
                 run.log_metrics(
                     {"loss": 1.0 / (1 + step * lr * 10), "acc": step / STEPS}, step=step

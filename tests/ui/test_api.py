@@ -14,7 +14,7 @@ import pytest
 
 import pacha_sdk as pacha
 from pacha_sdk.storage.layout import artifact_key
-from tests.ui.conftest import ARTIFACT, ERROR, HTML_NAME, STEPS, Store, start_server
+from tests.ui.conftest import ARTIFACT, CONSOLE_LINE, ERROR, HTML_NAME, STEPS, Store, start_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -276,7 +276,9 @@ def test_lineage_and_console(local_server: UiServer, local_store: Store) -> None
     lineage = get_json(local_server, f"/api/runs/{run_id}/lineage")
     assert [a["name"] for a in lineage["produced"]] == ["model.bin"]
     assert lineage["produced"][0]["used_by"] == []
-    assert get_json(local_server, f"/api/runs/{run_id}/console") == {"text": None}
+    assert CONSOLE_LINE in get_json(local_server, f"/api/runs/{run_id}/console")["text"]
+    other = local_store.runs["sweep-1"]
+    assert get_json(local_server, f"/api/runs/{other}/console") == {"text": None}
 
 
 def test_html_in_a_name_is_only_json_data(local_server: UiServer) -> None:

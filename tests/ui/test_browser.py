@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import ARTIFACT, ERROR, HTML_NAME, LEARNING_RATES, Store
+from tests.ui.conftest import ARTIFACT, CONSOLE_LINE, ERROR, HTML_NAME, LEARNING_RATES, Store
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -103,7 +103,8 @@ def test_a_chart_has_one_series_per_selected_run(page: Page, store: Store) -> No
     # Smoothing adds a faint raw line per run; log scale and time axes redraw.
     page.fill("#smoothing", "0.9")
     page.dispatch_event("#smoothing", "input")
-    assert len(loss.locator(".u-legend .u-series").all_text_contents()) == 5
+    assert loss.locator(".u-legend .u-series").count() == 5  # a faint raw line per run...
+    assert loss.locator(".u-legend .u-series:visible").count() == 3  # ...without a legend entry
     page.select_option("#x-axis", "relative")
     page.check("#log-scale")
     loss.locator("canvas").wait_for()
@@ -130,6 +131,14 @@ def test_an_artifact_downloads_with_the_right_bytes(
     target = tmp_path / "downloaded.bin"
     download.save_as(target)
     assert target.read_bytes() == ARTIFACT
+
+
+def test_the_run_page_shows_the_console_output_as_text(page: Page, store: Store) -> None:
+    page.goto(page.url.split("#")[0] + f"#/run/{store.runs['sweep-0']}")
+    page.wait_for_selector("#console")
+    assert CONSOLE_LINE in (page.locator("#console").text_content() or "")
+    assert page.locator("#console b").count() == 0
+    assert page.locator("section[data-section='hyperparameters'] td", has_text="sgd").count() == 1
 
 
 def test_compare_shows_differences_and_parallel_coordinates(page: Page, store: Store) -> None:

@@ -39,19 +39,17 @@ def test_m4_keeps_ends_and_every_buckets_extremes(
     assert len(kept["step"]) <= max(4, 4 * buckets)
     assert kept["step"][0] == low
     assert kept["step"][-1] == high
-    width = (high - low + 1) / buckets
+    scale = buckets / (high - low + 1)
     for bucket in range(buckets):
         inside = [
             (s, v)
             for s, v in zip(steps, points)
-            if math.floor((s - low) / width) == bucket and math.isfinite(v)
+            if int((s - low) * scale) == bucket and math.isfinite(v)
         ]
         if not inside:
             continue
         shown = {
-            s: v
-            for s, v in zip(kept["step"], kept["value"])
-            if math.floor((s - low) / width) == bucket
+            s: v for s, v in zip(kept["step"], kept["value"]) if int((s - low) * scale) == bucket
         }
         assert min(v for _, v in inside) in shown.values()
         assert max(v for _, v in inside) in shown.values()

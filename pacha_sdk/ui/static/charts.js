@@ -188,7 +188,9 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
 
   function panelWidth() {
     const full = grid.clientWidth || 1200;
-    return Math.max(320, Math.min(620, Math.floor(full / Math.max(1, Math.floor(full / 560))) - 24));
+    const columns = Math.max(1, Math.floor((full + 16) / 580));
+    // Each figure adds 2 x 0.8rem of padding and a border; panels are 16 px apart.
+    return Math.max(300, Math.floor((full - 16 * (columns - 1)) / columns) - 30);
   }
 
   function drawPanel(metric, keepScale) {
@@ -239,6 +241,9 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
       },
     };
     panel.plot = new uPlot(options, built.data, body);
+    // The faint raw lines under smoothed ones need no legend entry of their own.
+    const rows = panel.plot.root.querySelectorAll(".u-legend .u-series");
+    seriesOptions.forEach((opt, i) => { if (opt.raw && rows[i]) rows[i].style.display = "none"; });
     panel.plot.over.addEventListener("dblclick", () => {
       for (const other of panels.values()) if (other.plot) other.plot.setData(other.plot.data, true);
     });
@@ -331,8 +336,11 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     return [...runs.values()].filter((run) => run.status === "running" && !run.is_stale);
   }
 
+  let pollSeconds = 0;
+
   async function poll() {
     if (stopped) return;
+    const started = performance.now();
     try {
       const before = new Set(metricsOf());
       await loadRuns();
@@ -347,6 +355,7 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     } catch (error) {
       note.textContent = `Live update failed (${error.message}); retrying.`;
     }
+    pollSeconds = (performance.now() - started) / 1000;
     schedule();
   }
 
@@ -355,7 +364,7 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     setLive(live.length > 0);
     if (!live.length || stopped) return;
     const interval = Math.min(...live.map((run) => Number(run.flush_interval) || 5));
-    timer = setTimeout(poll, Math.max(0.5, Math.min(interval, 30)) * 1000);
+    timer = setTimeout(poll, Math.max(0.5, 3 * pollSeconds, Math.min(interval, 30)) * 1000);
   }
 
   async function start() {
