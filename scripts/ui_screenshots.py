@@ -70,6 +70,8 @@ def main() -> int:
             page = browser.new_page(viewport={"width": 1280, "height": 520})
             page.goto(server.url)
             page.wait_for_selector("#runs-table tbody tr")
+            for name in ("bert-ft-lr0.003", "bert-ft-lr0.001", "bert-ft-lr0.0003"):
+                page.locator("#runs-table tbody tr", has_text=name).locator("input").check()
             page.screenshot(path=str(DOCS / "ui-runs.png"))
             page.set_viewport_size({"width": 1280, "height": 760})
             page.goto(server.url.split("?")[0] + "#/charts?runs=" + ",".join(ids[:3]))

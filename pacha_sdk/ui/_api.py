@@ -5,7 +5,7 @@ only these routes, and scripts may too (the README lists them)::
 
     GET /api/runs                                  every run, newest first
     GET /api/runs/<run_id>                         the record (as load_run) and rank records
-    GET /api/runs/<run_id>/metrics?name=&max_points=&after_step=&rank=
+    GET /api/runs/<run_id>/metrics?name=&max_points=&after_step=&min_step=&max_step=&rank=
     GET /api/runs/<run_id>/lineage                 artifacts produced and used, with their runs
     GET /api/runs/<run_id>/console                 the end of the captured console output
     GET /api/artifacts/<content_hash>[?name=]      the blob, verified while it streams
@@ -212,17 +212,28 @@ class Api:
 
     def metrics(self, run_id: RunId, query: Mapping[str, str]) -> Response:
         """One metric's points, thinned on the server (M4) to at most ``max_points``."""
-        _only(query, {"name", "max_points", "after_step", "rank"})
+        _only(query, {"name", "max_points", "after_step", "min_step", "max_step", "rank"})
         name = query.get("name")
         if not name:
             raise ApiError(400, "name is required (the metric's name)", "name")
         max_points = _integer(query, "max_points", 4, MAX_POINTS_LIMIT) or MAX_POINTS_DEFAULT
-        after_step = _integer(query, "after_step", -1, 2**63 - 1)
+        after_step = _integer(query, "after_step", -1, 2**63 - 2)
+        min_step = _integer(query, "min_step", 0, 2**63 - 1)
+        max_step = _integer(query, "max_step", 0, 2**63 - 1)
+        if min_step is not None and max_step is not None and max_step < min_step:
+            raise ApiError(400, f"max_step {max_step} is below min_step {min_step}", "max_step")
         rank = _integer(query, "rank", 0, 2**31 - 1)
         record = self.reader.run(run_id)
         filesystem, _ = self.reader.arrow
         paths = self.reader.part_paths(run_id)
-        wanted = SeriesQuery(name=name, max_points=max_points, after_step=after_step, rank=rank)
+        wanted = SeriesQuery(
+            name=name,
+            max_points=max_points,
+            after_step=after_step,
+            min_step=min_step,
+            max_step=max_step,
+            rank=rank,
+        )
         series = read_series(filesystem, paths, wanted, self.parts)
         if series is None:
             if name in record.summary:  # in the record, not flushed as points yet

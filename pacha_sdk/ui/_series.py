@@ -7,8 +7,8 @@ plus what is kept:
 
 * Row groups are chosen by their Parquet statistics: the writer clusters a
   part by metric name and sorts it by step, so ``name`` min/max skip the
-  row groups of other metrics, ``step`` max skips what ``after_step``
-  excludes and ``rank`` min/max pick one rank of a distributed run.
+  row groups of other metrics, ``step`` min/max skip what ``after_step``,
+  ``min_step`` and ``max_step`` exclude and ``rank`` min/max pick one rank of a distributed run.
   Footers are cached (part files are immutable), so a live chart polling
   a growing run opens only the new parts' footers.
 * Thinning is M4 (Jugel et al., VLDB 2014): the step range is cut into
@@ -111,12 +111,38 @@ class _Facts:
 
 @dataclass(frozen=True)
 class SeriesQuery:
-    """What a chart asks for: one metric, at most *max_points*, newer than *after_step*."""
+    """What a chart asks for: one metric, at most *max_points*, in a step range.
+
+    ``after_step`` (exclusive) is what a live chart polls with; ``min_step``
+    and ``max_step`` (inclusive) are the window of a zoomed chart.
+    """
 
     name: str
     max_points: int
     after_step: int | None = None
+    min_step: int | None = None
+    max_step: int | None = None
     rank: int | None = None
+
+    @property
+    def lowest(self) -> int | None:
+        """The lowest step wanted (inclusive), if bounded below."""
+        bounds = [b for b in (self.min_step, _after(self.after_step)) if b is not None]
+        return max(bounds) if bounds else None
+
+    def covers(self, low: int, high: int) -> bool:
+        """Whether every step from *low* to *high* is wanted."""
+        lowest = self.lowest
+        return (lowest is None or low >= lowest) and (
+            self.max_step is None or high <= self.max_step
+        )
+
+    def overlaps(self, low: int, high: int) -> bool:
+        """Whether some step from *low* to *high* is wanted."""
+        lowest = self.lowest
+        return (lowest is None or high >= lowest) and (
+            self.max_step is None or low <= self.max_step
+        )
 
 
 @dataclass
@@ -160,6 +186,10 @@ class Series:
             "downsampled": len(self.step) < self.total,
             "last_step": self.step[-1] if self.step else None,
         }
+
+
+def _after(step: int | None) -> int | None:
+    return None if step is None else step + 1
 
 
 def _stats(metadata: pq.FileMetaData, group: int, column: int | None) -> Any:
@@ -232,9 +262,10 @@ def _read(
     if group.rank is None and rank is not None:
         by_rank = pc.equal(table["rank"], rank)
         mask = by_rank if mask is None else pc.and_(mask, by_rank)
-    if query.after_step is not None:
-        newer = pc.greater(table["step"], query.after_step)
-        mask = newer if mask is None else pc.and_(mask, newer)
+    for bound, compare in ((query.lowest, pc.greater_equal), (query.max_step, pc.less_equal)):
+        if bound is not None:
+            inside = compare(table["step"], bound)
+            mask = inside if mask is None else pc.and_(mask, inside)
     if mask is not None:
         table = table.filter(mask)
     return table.select(wanted)
@@ -294,14 +325,14 @@ def _extent(
     query: SeriesQuery,
     rank: int | None,
 ) -> tuple[int, int, int]:
-    """Exact point count and step range of the metric in *groups*, above ``after_step``.
+    """Exact point count and step range of the metric in *groups*, within the query's range.
 
-    From the cached facts, except for a group that straddles ``after_step``
-    (the one a live chart polls into), whose steps are read.
+    From the cached facts, except for a group that straddles a bound (the
+    one a live chart polls into, the ends of a zoom window), whose steps are read.
     """
     count, low, high = 0, None, None
     for group, facts in groups:
-        if query.after_step is None or facts.low > query.after_step:
+        if query.covers(facts.low, facts.high):
             rows, first, last = facts.count, facts.low, facts.high
         else:
             steps = _read(parts, group, query, rank, ["step"])["step"]
@@ -323,7 +354,8 @@ def read_series(
     """The metric *query* names, thinned to ``query.max_points``; ``None`` if no part has it.
 
     With ``after_step``, only points at higher steps count (a live chart
-    asking for what it does not have); an empty answer is then normal.
+    asking for what it does not have), with ``min_step``/``max_step`` only
+    those in the window; an empty answer is then normal.
     Without ``rank``, the lowest rank that logged the metric is read.
     """
     with _OpenParts(filesystem, index) as parts:
@@ -346,7 +378,7 @@ def _read_series(parts: _OpenParts, paths: Sequence[str], query: SeriesQuery) ->
         (group, facts)
         for group, facts in candidates
         if (rank is None or group.rank is None or group.rank == rank)
-        and (query.after_step is None or facts.high > query.after_step)
+        and query.overlaps(facts.low, facts.high)
     ]
     series = Series(name=query.name, rank=rank, ranks=ranks)
     if not groups:

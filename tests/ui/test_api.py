@@ -148,6 +148,8 @@ def test_unknown_run_and_metric_are_404(local_server: UiServer, local_store: Sto
         ("name=loss&after_step=soon", "after_step"),
         ("name=loss&after_step=-5", "after_step"),
         ("name=loss&rank=-1", "rank"),
+        ("name=loss&min_step=x", "min_step"),
+        ("name=loss&min_step=10&max_step=5", "max_step"),
         ("name=loss&colour=red", "colour"),
     ],
 )
@@ -201,6 +203,10 @@ def test_after_step_returns_only_newer_points(local_server: UiServer, local_stor
     newer = get_json(local_server, f"/api/runs/{run_id}/metrics?name=loss&after_step=194")
     assert newer["step"] == [195, 196, 197, 198, 199]
     assert newer["last_step"] == 199
+    both = get_json(
+        local_server, f"/api/runs/{run_id}/metrics?name=loss&after_step=194&max_step=196"
+    )
+    assert both["step"] == [195, 196]
     nothing = get_json(local_server, f"/api/runs/{run_id}/metrics?name=loss&after_step=199")
     assert nothing["step"] == nothing["value"] == nothing["timestamp"] == []
 
@@ -246,6 +252,10 @@ def test_downsampling_keeps_spikes_and_ends_within_max_points(
     assert live["total"] == 9_999
     assert len(live["step"]) <= 400
     assert live["step"][0] > 40_000
+    window = get_json(server, f"/api/runs/{run_id}/metrics?name=loss&min_step=31000&max_step=32000")
+    assert window["total"] == 1001
+    assert window["step"] == list(range(31_000, 32_001))  # zoomed in: every point again
+    assert max(window["value"]) == 40.0
     exact = get_json(server, f"/api/runs/{run_id}/metrics?name=loss&max_points=50000")
     assert exact["step"] == list(range(50_000))
     assert exact["value"][44_000] is None  # NaN: a gap, strict JSON

@@ -8,6 +8,7 @@ alert happened (the ``page`` fixture).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,9 +20,20 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import ARTIFACT, CONSOLE_LINE, ERROR, HTML_NAME, LEARNING_RATES, Store
+import pacha_sdk as pacha
+from tests.ui.conftest import (
+    ARTIFACT,
+    CONSOLE_LINE,
+    ERROR,
+    HTML_NAME,
+    LEARNING_RATES,
+    Store,
+    start_server,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from playwright.sync_api import Browser, Page
 
     from pacha_sdk.ui import UiServer
@@ -219,3 +231,44 @@ def _watch_live_run(page: Page, child: subprocess.Popen[str]) -> None:
     assert loss.get_attribute("data-points") == "400"
     assert child.wait(timeout=60) == 0
     expect(page.locator("#live")).to_be_hidden(timeout=30_000)
+
+
+@pytest.fixture
+def long_run_page(browser: Browser, tmp_path: Path) -> Iterator[tuple[Page, str]]:
+    """The charts page of one run of 20,000 steps: more than a chart's worth of points."""
+    uri = str(tmp_path / "long")
+    with pacha.run(uri=uri, name="long", flush_rows=5000) as run:
+        for step in range(20_000):
+            run.log_metric("loss", 1.0 / (1 + step) + (5.0 if step == 12_345 else 0.0), step)
+    server = start_server(Store(uri, None))
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        tab = context.new_page()
+        tab.goto(server.url)
+        tab.goto(server.url.split("?")[0] + f"#/charts?runs={run.run_id}")
+        yield tab, run.run_id
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
+
+
+def test_zooming_in_reads_the_window_at_full_resolution(long_run_page: tuple[Page, str]) -> None:
+    page, _ = long_run_page
+    loss = page.locator("figure.chart[data-metric='loss']")
+    loss.locator("canvas").wait_for()
+    overview = int(loss.get_attribute("data-points") or 0)
+    assert overview < 20_000  # thinned by the server
+    box = loss.locator(".u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.6, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.62, y, steps=5)
+    page.mouse.up()
+    expect(page.locator("#charts")).to_have_attribute("data-zoom", re.compile(r"^\d+-\d+$"))
+    low, high = map(int, (page.locator("#charts").get_attribute("data-zoom") or "").split("-"))
+    assert 0 < high - low < overview
+    expect(loss).to_have_attribute("data-window-points", str(min(high, 19_999) - low + 1))
+    loss.locator(".u-over").dblclick()
+    expect(page.locator("#charts")).not_to_have_attribute("data-zoom", re.compile("."))

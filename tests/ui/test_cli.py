@@ -98,3 +98,18 @@ def test_bad_arguments_are_usage_errors(
 def test_an_unreachable_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ui", "--uri", "nosuch://bucket/x", "--no-browser"]) == 1
     assert capsys.readouterr().err.startswith("pacha: error:")
+
+
+def test_without_numpy_it_names_the_extra(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "from pacha_sdk.cli import main\n"
+        f"sys.exit(main(['ui', '--no-browser', '--uri', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    assert "pip install 'pacha-sdk[ui]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""

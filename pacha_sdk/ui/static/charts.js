@@ -93,6 +93,9 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
   const settings = { x: "step", smoothing: 0, log: false, filter: "", system: false };
   let zooming = false;
   let wasLive = new Set();
+  const details = new Map(); // the zoom window's points, read at full resolution
+  let zoomWindow = null;
+  let zoomTimer = null;
 
   const grid = el("div", { class: "charts", id: "charts" });
   const note = el("p", { class: "muted" });
@@ -151,12 +154,71 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     return data.timestamp.map((t) => t - origin);
   }
 
+  // Zoomed in on steps: the points of the window, read again at full resolution, replace
+  // the overview's there (the overview is thinned for the whole run).
+  function withDetail(metric, id) {
+    const key = `${metric}\n${id}`;
+    const overview = series.get(key);
+    const detail = details.get(key);
+    if (!overview || !detail || !zoomWindow || settings.x !== "step") return overview;
+    const out = { step: [], value: [], timestamp: [], lastStep: overview.lastStep };
+    const push = (from, i) => { out.step.push(from.step[i]); out.value.push(from.value[i]); out.timestamp.push(from.timestamp[i]); };
+    for (let i = 0; i < overview.step.length && overview.step[i] < zoomWindow.lo; i++) push(overview, i);
+    for (let i = 0; i < detail.step.length; i++) push(detail, i);
+    for (let i = 0; i < overview.step.length; i++) if (overview.step[i] > zoomWindow.hi) push(overview, i);
+    return out;
+  }
+
+  function zoomed(u) {
+    if (settings.x !== "step") return;
+    const xs = u.data[0];
+    const { min, max } = u.scales.x;
+    if (!xs.length || min === null || max === null) return;
+    if (min <= xs[0] && max >= xs[xs.length - 1]) return; // the whole run: nothing to refine
+    clearTimeout(zoomTimer);
+    zoomTimer = setTimeout(() => refine(Math.max(0, Math.floor(min)), Math.ceil(max)), 300);
+  }
+
+  async function refine(lo, hi) {
+    zoomWindow = { lo, hi };
+    details.clear();
+    const jobs = [];
+    for (const [metric, panel] of panels) {
+      if (!panel.plot || !panel.root.isConnected) continue;
+      for (const id of runIds) {
+        const have = series.get(`${metric}\n${id}`);
+        if (have && have.step.length) jobs.push([metric, id]);
+      }
+    }
+    const queue = [...jobs];
+    const changed = new Set();
+    async function worker() {
+      while (queue.length && !stopped) {
+        const [metric, id] = queue.shift();
+        const answer = await api(`/api/runs/${encodeURIComponent(id)}/metrics`, {
+          name: metric, max_points: maxPoints(), min_step: lo, max_step: hi,
+        }).catch(() => null);
+        if (!answer || zoomWindow?.lo !== lo || zoomWindow?.hi !== hi) continue;
+        details.set(`${metric}\n${id}`, answer);
+        changed.add(metric);
+      }
+    }
+    await Promise.all(Array.from({ length: FETCH_CONCURRENCY }, worker));
+    if (stopped || zoomWindow?.lo !== lo || zoomWindow?.hi !== hi) return;
+    for (const metric of changed) {
+      drawPanel(metric, true);
+      const counts = runIds.map((id) => details.get(`${metric}\n${id}`)?.step.length ?? 0);
+      panels.get(metric).root.dataset.windowPoints = String(counts.reduce((a, b) => a + b, 0));
+    }
+    grid.dataset.zoom = `${lo}-${hi}`;
+  }
+
   function buildData(metric) {
     const tables = [];
     const seriesOpts = [{}];
     for (const id of runIds) {
       const run = runs.get(id);
-      const data = series.get(`${metric}\n${id}`);
+      const data = withDetail(metric, id);
       if (!run || !data || data.step.length === 0) continue;
       let xs = xValues(run, data);
       let ys = data.value;
@@ -237,6 +299,7 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
             if (other.plot && other.plot !== u) other.plot.setScale("x", { min: u.scales.x.min, max: u.scales.x.max });
           }
           zooming = false;
+          zoomed(u);
         }],
       },
     };
@@ -245,6 +308,12 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     const rows = panel.plot.root.querySelectorAll(".u-legend .u-series");
     seriesOptions.forEach((opt, i) => { if (opt.raw && rows[i]) rows[i].style.display = "none"; });
     panel.plot.over.addEventListener("dblclick", () => {
+      zoomWindow = null;
+      details.clear();
+      delete grid.dataset.zoom;
+      for (const other of panels.values()) delete other.root.dataset.windowPoints;
+      clearTimeout(zoomTimer);
+      for (const name of panels.keys()) drawPanel(name, false);
       for (const other of panels.values()) if (other.plot) other.plot.setData(other.plot.data, true);
     });
   }
@@ -392,6 +461,7 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
   return () => {
     stopped = true;
     clearTimeout(timer);
+    clearTimeout(zoomTimer);
     for (const panel of panels.values()) if (panel.plot) panel.plot.destroy();
   };
 }
