@@ -8,15 +8,12 @@ plus what is kept:
 * Row groups are chosen by their Parquet statistics: the writer clusters a
   part by metric name and sorts it by step, so ``name`` min/max skip the
   row groups of other metrics, ``step`` min/max skip what ``after_step``,
-  ``min_step`` and ``max_step`` exclude and ``rank`` min/max pick one rank of a distributed run.
-  Footers are cached (part files are immutable), so a live chart polling
+  ``min_step`` and ``max_step`` exclude, and ``rank`` min/max pick one
+  rank of a distributed run. Footers are cached (part files are immutable), so a live chart polling
   a growing run opens only the new parts' footers.
-* Thinning is M4 (Jugel et al., VLDB 2014): the step range is cut into
-  ``max_points // 4`` equal buckets and each bucket keeps its first, last,
-  lowest and highest point. A line drawn through them looks like the line
-  through every point at that width: spikes and dips survive, and so do
-  the first and last point of the curve. M4 of the per-row-group M4 points
-  is the M4 of all points, so row groups are thinned one at a time.
+* Thinning is M4 (:mod:`pacha_sdk.ui._thin`) over ``max_points // 4``
+  buckets of the step range, applied to each row group as it is read and
+  once more to what they kept.
 
 NaN and infinite values are legal points (a diverging loss); they are never
 a bucket's lowest or highest, but can be its first or last, and reach the
@@ -35,11 +32,13 @@ import pyarrow.compute as pc
 import pyarrow.fs
 import pyarrow.parquet as pq
 
+from pacha_sdk.ui._thin import m4_rows, sorted_by_step
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
 
-__all__ = ["PartIndex", "Series", "SeriesQuery", "m4_rows", "read_series"]
+__all__ = ["PartIndex", "Series", "SeriesQuery", "read_series"]
 
 _COLUMNS = ["step", "value", "timestamp"]
 
@@ -271,49 +270,6 @@ def _read(
     return table.select(wanted)
 
 
-def _sorted_by_step(table: pa.Table) -> pa.Table:
-    """*table* in step order (stable); parts are written sorted, so this rarely sorts."""
-    steps = table["step"]
-    if len(steps) < 2 or pc.all(pc.greater_equal(steps[1:], steps[:-1])).as_py():
-        return table
-    return table.take(pc.sort_indices(table, sort_keys=[("step", "ascending")]))
-
-
-def m4_rows(table: pa.Table, low: int, high: int, buckets: int) -> pa.Table:
-    """The first, last, lowest and highest row of each step bucket of a step-sorted *table*.
-
-    Bucket ``k`` holds the steps ``s`` with ``int((s - low) * buckets / (high - low + 1))
-    == k``; the lowest and highest are taken among finite values, the first
-    of equal ones. Vectorised with numpy: about a millisecond per row group.
-    """
-    import numpy as np
-
-    count = table.num_rows
-    if count <= 4:
-        return table
-    steps = table["step"].to_numpy()
-    values = table["value"].to_numpy()
-    bucket = ((steps - low) * (buckets / (high - low + 1))).astype(np.int64)
-    edges = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
-    starts = np.concatenate(([0], edges))
-    sizes = np.diff(np.append(starts, count))
-    finite = np.isfinite(values)
-    picked = [starts, np.append(edges - 1, count - 1)]
-    for side, reduce in (
-        (np.where(finite, values, np.inf), np.minimum),
-        (np.where(finite, values, -np.inf), np.maximum),
-    ):
-        extreme = reduce.reduceat(side, starts)
-        hits = np.flatnonzero((side == np.repeat(extreme, sizes)) & finite)
-        if len(hits):
-            owner = np.searchsorted(starts, hits, side="right")
-            first = np.empty(len(hits), dtype=bool)
-            first[0] = True
-            np.not_equal(owner[1:], owner[:-1], out=first[1:])
-            picked.append(hits[first])
-    return table.take(pa.array(np.unique(np.concatenate(picked))))
-
-
 def _bounds(steps: pa.ChunkedArray | pa.Array) -> tuple[int, int]:
     bounds = pc.min_max(steps)
     return bounds["min"].as_py(), bounds["max"].as_py()
@@ -390,11 +346,11 @@ def _read_series(parts: _OpenParts, paths: Sequence[str], query: SeriesQuery) ->
     for group, _ in groups:
         table = _read(parts, group, query, rank, _COLUMNS)
         if table.num_rows:
-            table = _sorted_by_step(table)
+            table = sorted_by_step(table)
             pieces.append(m4_rows(table, low, high, buckets) if thin else table)
     if not pieces:
         return series
-    table = _sorted_by_step(pa.concat_tables(pieces).combine_chunks())
+    table = sorted_by_step(pa.concat_tables(pieces).combine_chunks())
     if thin and len(pieces) > 1:
         table = m4_rows(table, low, high, buckets)
     values = table["value"]

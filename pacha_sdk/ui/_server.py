@@ -51,6 +51,7 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/static/filter.js": ("filter.js", "text/javascript; charset=utf-8"),
     "/static/runs.js": ("runs.js", "text/javascript; charset=utf-8"),
     "/static/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
+    "/static/plot.js": ("plot.js", "text/javascript; charset=utf-8"),
     "/static/run.js": ("run.js", "text/javascript; charset=utf-8"),
     "/static/compare.js": ("compare.js", "text/javascript; charset=utf-8"),
     "/static/uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),

@@ -1,7 +1,9 @@
 """Fixtures for ``pacha ui``: a populated store, the real server on 127.0.0.1, headless Chromium.
 
-The server is the one ``pacha ui`` runs (:class:`pacha_sdk.ui.UiServer`), in a
-thread of the test process; the browser is Debian's chromium driven by
+Test modules that use the ``store`` fixture (SeaweedFS) declare
+``pytest_plugins = ["tests.servers"]`` themselves: pytest takes plugins only
+from the top-level conftest. The server is the one ``pacha ui`` runs
+(:class:`pacha_sdk.ui.UiServer`), in a thread of the test process; the browser is Debian's chromium driven by
 Playwright through ``executable_path`` (no browser download).
 """
 
@@ -23,8 +25,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
 
     from tests.servers import ObjectStore
-
-pytest_plugins = ["tests.servers"]
 
 HTML_NAME = "<img src=x onerror=alert(1)>"
 ERROR = "ValueError: loss exploded at step 3"

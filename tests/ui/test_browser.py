@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
     from pacha_sdk.ui import UiServer
 
+pytest_plugins = ["tests.servers"]
+
 ROWS = "#runs-table tbody tr"
 
 
@@ -272,3 +274,30 @@ def test_zooming_in_reads_the_window_at_full_resolution(long_run_page: tuple[Pag
     expect(loss).to_have_attribute("data-window-points", str(min(high, 19_999) - low + 1))
     loss.locator(".u-over").dblclick()
     expect(page.locator("#charts")).not_to_have_attribute("data-zoom", re.compile("."))
+
+
+def test_smoothing_is_debiased_and_the_filter_is_parsed_not_evaluated(
+    page: Page, store: Store
+) -> None:
+    runs_table_names(page)
+    smoothed = page.evaluate(
+        "import('/static/plot.js').then((m) => [m.smooth([2, 2, 2], 0.9), m.smooth([0, 10], 0.5)])"
+    )
+    assert smoothed[0] == pytest.approx([2, 2, 2])  # no pull towards zero at the start
+    assert smoothed[1] == pytest.approx([0, 20 / 3])
+    parsed = page.evaluate(
+        """import('/static/filter.js').then((m) => [
+            m.parseFilter('learning_rate < 0.01 and loss<=0.3, tag.sweep = lr'),
+            m.parseFilter("constructor.constructor('alert(1)')()"),
+            (() => {
+                try { m.parseFilter('loss >'); return null } catch (e) { return e.message }
+            })(),
+        ])"""
+    )
+    assert parsed[0] == [
+        {"key": "learning_rate", "op": "<", "value": 0.01},
+        {"key": "loss", "op": "<=", "value": 0.3},
+        {"key": "tag.sweep", "op": "=", "value": "lr"},
+    ]
+    assert parsed[1] == [{"text": "constructor.constructor('alert(1)')()"}]
+    assert "needs a value" in parsed[2]

@@ -1,4 +1,4 @@
-"""M4 thinning (pacha_sdk.ui._series.m4_rows): what a chart must never lose."""
+"""M4 thinning (pacha_sdk.ui._thin.m4_rows): what a chart must never lose."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacha_sdk.ui._series import m4_rows
+from pacha_sdk.ui._thin import m4_rows
 
 values = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
