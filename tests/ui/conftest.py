@@ -3,8 +3,9 @@
 Test modules that use the ``store`` fixture (SeaweedFS) declare
 ``pytest_plugins = ["tests.servers"]`` themselves: pytest takes plugins only
 from the top-level conftest. The server is the one ``pacha ui`` runs
-(:class:`pacha_sdk.ui.UiServer`), in a thread of the test process; the browser is Debian's chromium driven by
-Playwright through ``executable_path`` (no browser download).
+(:class:`pacha_sdk.ui.UiServer`), in a thread of the test process; the
+browser is Debian's chromium driven by Playwright through
+``executable_path`` (no browser download).
 """
 
 from __future__ import annotations

@@ -323,8 +323,8 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     return changed;
   }
 
-  async function loadRuns() {
-    const answers = await Promise.all(runIds.map((id) => api(`/api/runs/${encodeURIComponent(id)}`).catch((error) => ({ error, id }))));
+  async function loadRuns(ids = runIds) {
+    const answers = await Promise.all(ids.map((id) => api(`/api/runs/${encodeURIComponent(id)}`).catch((error) => ({ error, id }))));
     const missing = [];
     for (const answer of answers) {
       if (answer.error) missing.push(shortId(answer.id));
@@ -344,7 +344,7 @@ export function mountCharts(container, runIds, { showControls = true, legend = f
     const started = performance.now();
     try {
       const before = new Set(metricsOf());
-      await loadRuns();
+      await loadRuns([...new Set([...wasLive, ...liveRuns().map((run) => run.run_id)])]);
       const targets = new Set([...wasLive, ...liveRuns().map((run) => run.run_id)]);
       wasLive = new Set(liveRuns().map((run) => run.run_id)); // one more fetch after a run ends
       const jobs = [...targets].filter((id) => runs.has(id))
