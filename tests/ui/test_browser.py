@@ -186,9 +186,9 @@ def test_a_request_without_the_token_gets_401(browser: Browser, server: UiServer
 
 LIVE_RUN = textwrap.dedent(
     """
-    import sys, time
+    import ast, sys, time
     import pacha_sdk as pacha
-    uri, options, ready = sys.argv[1], eval(sys.argv[2]), sys.argv[3]
+    uri, options = sys.argv[1], ast.literal_eval(sys.argv[2])
     with pacha.run({"learning_rate": 0.3}, name="live", uri=uri, storage_options=options,
                    flush_interval=0.5) as run:
         run.log_metric("loss", 1.0, step=0)
@@ -204,7 +204,7 @@ LIVE_RUN = textwrap.dedent(
 
 def test_a_running_run_shows_new_points_without_a_reload(page: Page, store: Store) -> None:
     with subprocess.Popen(
-        [sys.executable, "-c", LIVE_RUN, store.uri, repr(store.storage_options), "-"],
+        [sys.executable, "-c", LIVE_RUN, store.uri, repr(store.storage_options)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
