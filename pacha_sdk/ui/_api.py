@@ -33,8 +33,6 @@ from pacha_sdk.exceptions import (
     StoreError,
 )
 from pacha_sdk.models import RunId
-from pacha_sdk.query.artifacts import CHUNK_SIZE
-from pacha_sdk.query.lineage import input_hashes
 from pacha_sdk.ui._series import PartIndex, Series, SeriesQuery, read_series
 from pacha_sdk.views.charts import ExtraNotInstalledError
 from pacha_sdk.views.display import jsonable
@@ -50,6 +48,9 @@ MAX_POINTS_DEFAULT = 2000
 MAX_POINTS_LIMIT = 200_000
 """Most points one request may ask for."""
 
+STREAM_CHUNK = 1024 * 1024
+"""Bytes of an artifact read and sent at a time."""
+
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 _SAFE_FILE_NAME = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -59,7 +60,7 @@ def require_numpy() -> None:
     try:
         import numpy  # noqa: F401
     except ImportError:
-        raise ExtraNotInstalledError("pacha ui's charts", "numpy", "ui") from None
+        raise ExtraNotInstalledError("pacha ui's charts", package="numpy", extra="ui") from None
 
 
 class ApiError(Exception):
@@ -250,31 +251,7 @@ class Api:
 
     def lineage(self, run_id: RunId) -> Response:
         """What the run produced and used, each artifact with the other runs on it."""
-        record = self.reader.run(run_id)
-        records = self.reader.runs()
-        producers: dict[str, list[dict[str, Any]]] = {}
-        users: dict[str, list[dict[str, Any]]] = {}
-        for other in sorted(records, key=lambda r: r.started_at):
-            link = {"run_id": str(other.run_id), "name": other.name}
-            for digest in dict.fromkeys(ref.content_hash for ref in other.artifacts):
-                producers.setdefault(digest, []).append(link)
-            for digest in dict.fromkeys(input_hashes(other)):
-                users.setdefault(digest, []).append(link)
-        produced = [
-            {**ref.model_dump(mode="json"), "used_by": users.get(ref.content_hash, [])}
-            for ref in record.artifacts
-        ]
-        inputs = record.extra.get("inputs")
-        entries = (
-            [entry for entry in inputs if isinstance(entry, dict)]
-            if isinstance(inputs, list)
-            else []
-        )
-        used = [
-            {**entry, "produced_by": producers.get(str(entry.get("content_hash")), [])}
-            for entry in entries
-        ]
-        return json_response({"produced": produced, "used": used})
+        return json_response(self.reader.run_lineage(self.reader.run(run_id)))
 
     def console(self, run_id: RunId) -> Response:
         """The end of the run's console log (``{"text": null}`` when it has none)."""
@@ -289,7 +266,7 @@ class Api:
         def pieces() -> Iterator[bytes]:
             with source:
                 try:
-                    while chunk := source.read(CHUNK_SIZE):
+                    while chunk := source.read(STREAM_CHUNK):
                         yield chunk
                 except ArtifactCorruptedError as error:
                     raise ConnectionAbortedError(str(error)) from error

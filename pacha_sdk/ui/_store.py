@@ -17,7 +17,7 @@ from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import StoreError
 from pacha_sdk.query.artifacts import open_artifact
-from pacha_sdk.query.lineage import Lineage, lineage
+from pacha_sdk.query.lineage import input_hashes
 from pacha_sdk.query.read import list_runs, load_rank_records, load_run
 from pacha_sdk.storage.layout import RUNS_DIR, metrics_prefix
 
@@ -92,9 +92,33 @@ class StoreReader:
         """A stored blob, verified against its hash as it is read."""
         return open_artifact(content_hash, **self._options())
 
-    def lineage(self, content_hash: str) -> Lineage:
-        """Which runs produced and used an artifact."""
-        return lineage(content_hash, **self._options())
+    def run_lineage(self, record: ExperimentRun) -> dict[str, list[dict[str, Any]]]:
+        """What *record* produced and used, each artifact with the runs at its other end.
+
+        ``produced``: the run's artifacts, each with ``used_by``; ``used``: its
+        ``extra.inputs`` entries, each with ``produced_by``; runs as
+        ``{"run_id", "name"}``, oldest first. One listing of the store, as
+        :func:`pacha_sdk.lineage` makes for one artifact.
+        """
+        producers: dict[str, list[dict[str, Any]]] = {}
+        users: dict[str, list[dict[str, Any]]] = {}
+        for other in sorted(self.runs(), key=lambda r: r.started_at):
+            link = {"run_id": str(other.run_id), "name": other.name}
+            for digest in dict.fromkeys(ref.content_hash for ref in other.artifacts):
+                producers.setdefault(digest, []).append(link)
+            for digest in dict.fromkeys(input_hashes(other)):
+                users.setdefault(digest, []).append(link)
+        produced = [
+            {**ref.model_dump(mode="json"), "used_by": users.get(ref.content_hash, [])}
+            for ref in record.artifacts
+        ]
+        inputs = record.extra.get("inputs")
+        entries = [e for e in inputs if isinstance(e, dict)] if isinstance(inputs, list) else []
+        used = [
+            {**entry, "produced_by": producers.get(str(entry.get("content_hash")), [])}
+            for entry in entries
+        ]
+        return {"produced": produced, "used": used}
 
     def console_output(self, record: ExperimentRun) -> str | None:
         """The end of the run's captured console output, or ``None`` when it has none.

@@ -18,3 +18,13 @@ def test_vendored_uplot_matches_its_pins() -> None:
     assert set(module.VENDOR.iterdir()) == {
         module.VENDOR / name for name, _ in module.FILES.values()
     }
+
+
+def test_every_served_file_is_package_data() -> None:
+    from importlib import resources
+
+    from pacha_sdk.ui._server import STATIC_FILES
+
+    static = resources.files("pacha_sdk.ui").joinpath("static")
+    for file_name, _ in STATIC_FILES.values():
+        assert static.joinpath(*file_name.split("/")).is_file(), file_name
