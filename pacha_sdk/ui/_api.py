@@ -18,9 +18,10 @@ store cannot be read. Write routes (curation) would be added here as
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -41,7 +42,14 @@ if TYPE_CHECKING:
     from pacha_sdk.models import ExperimentRun
     from pacha_sdk.ui._store import StoreReader
 
-__all__ = ["MAX_POINTS_DEFAULT", "MAX_POINTS_LIMIT", "Api", "ApiError", "Response", "run_summary"]
+__all__ = [
+    "MAX_POINTS_DEFAULT",
+    "MAX_POINTS_LIMIT",
+    "Api",
+    "Response",
+    "error_response",
+    "run_summary",
+]
 
 MAX_POINTS_DEFAULT = 2000
 """Points per series when ``max_points`` is not given (about a chart's width, twice)."""
@@ -63,15 +71,6 @@ def require_numpy() -> None:
         raise ExtraNotInstalledError("pacha ui's charts", package="numpy", extra="ui") from None
 
 
-class ApiError(Exception):
-    """A request the API answers with an error status and a JSON message."""
-
-    def __init__(self, status: int, message: str, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.parameter = parameter
-
-
 @dataclass
 class Response:
     """What the HTTP layer sends: a status, a body (bytes or streamed pieces) and headers."""
@@ -88,12 +87,12 @@ def json_response(value: Any, status: int = 200) -> Response:
     return Response(status, text.encode("utf-8"))
 
 
-def error_response(error: ApiError) -> Response:
-    """The JSON body of an :class:`ApiError`."""
-    body: dict[str, Any] = {"error": str(error)}
-    if error.parameter is not None:
-        body["parameter"] = error.parameter
-    return json_response(body, error.status)
+def error_response(status: int, message: str, parameter: str | None = None) -> Response:
+    """``{"error": message}`` (and ``"parameter"`` when one is to blame) with *status*."""
+    body: dict[str, Any] = {"error": message}
+    if parameter is not None:
+        body["parameter"] = parameter
+    return json_response(body, status)
 
 
 def run_summary(record: ExperimentRun) -> dict[str, Any]:
@@ -124,28 +123,47 @@ def _integer(query: Mapping[str, str], name: str, low: int, high: int) -> int | 
     try:
         value = int(text)
     except ValueError:
-        raise ApiError(400, f"{name} must be an integer, got {text!r}", name) from None
+        raise ValueError(f"{name} must be an integer, got {text!r}", name) from None
     if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}", name)
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}", name)
     return value
 
 
 def _only(query: Mapping[str, str], allowed: set[str]) -> None:
     for name in query:
         if name not in allowed:
-            raise ApiError(400, f"unknown parameter {name!r}", name)
+            raise ValueError(f"unknown parameter {name!r}", name)
+
+
+def _series_query(query: Mapping[str, str]) -> SeriesQuery:
+    _only(query, {"name", "max_points", "after_step", "min_step", "max_step", "rank"})
+    name = query.get("name")
+    if not name:
+        raise ValueError("name is required (the metric's name)", "name")
+    min_step = _integer(query, "min_step", 0, 2**63 - 1)
+    max_step = _integer(query, "max_step", 0, 2**63 - 1)
+    if min_step is not None and max_step is not None and max_step < min_step:
+        raise ValueError(f"max_step {max_step} is below min_step {min_step}", "max_step")
+    return SeriesQuery(
+        name=name,
+        max_points=_integer(query, "max_points", 4, MAX_POINTS_LIMIT) or MAX_POINTS_DEFAULT,
+        after_step=_integer(query, "after_step", -1, 2**63 - 2),
+        min_step=min_step,
+        max_step=max_step,
+        rank=_integer(query, "rank", 0, 2**31 - 1),
+    )
 
 
 def _run_id(text: str) -> RunId:
     try:
         return RunId(text)
     except ValueError:
-        raise ApiError(404, f"no run {text!r} (a run id is a UUID)") from None
+        raise LookupError(f"no run {text!r} (a run id is a UUID)") from None
 
 
 def _content_hash(text: str) -> str:
     if not _HASH.match(text):
-        raise ApiError(400, "content_hash must be 64 hex characters (BLAKE3)", "content_hash")
+        raise ValueError("content_hash must be 64 hex characters (BLAKE3)", "content_hash")
     return text.lower()
 
 
@@ -158,38 +176,51 @@ class Api:
         require_numpy()
 
     def handle(self, path: str, query: Mapping[str, str]) -> Response:
-        """Answer ``GET path?query``; every failure becomes a JSON error response."""
-        try:
-            return self._route(path.rstrip("/").split("/")[2:], query)
-        except ApiError as error:
-            return error_response(error)
-        except (RunNotFoundError, ArtifactNotFoundError) as error:
-            return error_response(ApiError(404, str(error)))
-        except StoreError as error:
-            return error_response(ApiError(502, str(error)))
-        except PachaError as error:
-            return error_response(ApiError(500, f"{type(error).__name__}: {error}"))
+        """Answer ``GET path?query``; every failure becomes a JSON error response.
 
-    def _route(self, parts: list[str], query: Mapping[str, str]) -> Response:
+        Two steps: reading the request (route and parameters, no store
+        access), whose ``ValueError(message, parameter)`` is a 400 and
+        ``LookupError`` a 404; then doing it, where the SDK's errors map to
+        404 (unknown run or artifact), 502 (store unreadable) or 500.
+        """
+        try:
+            action = self._route(path.rstrip("/").split("/")[2:], query)
+        except ValueError as error:  # raised by the parameter checks below, and only there
+            message, *blamed = error.args
+            return error_response(400, str(message), blamed[0] if blamed else None)
+        except LookupError as error:
+            return error_response(404, str(error.args[0]))
+        try:
+            return action()
+        except (RunNotFoundError, ArtifactNotFoundError) as error:
+            return error_response(404, str(error))
+        except StoreError as error:
+            return error_response(502, str(error))
+        except PachaError as error:
+            return error_response(500, f"{type(error).__name__}: {error}")
+
+    def _route(self, parts: list[str], query: Mapping[str, str]) -> Callable[[], Response]:
+        """The action a request names, its parameters checked."""
         match parts:
             case ["runs"]:
                 _only(query, set())
-                return json_response([run_summary(record) for record in self.reader.runs()])
+                return lambda: json_response([run_summary(r) for r in self.reader.runs()])
             case ["runs", run_id]:
                 _only(query, set())
-                return self.run(_run_id(run_id))
+                return functools.partial(self.run, _run_id(run_id))
             case ["runs", run_id, "metrics"]:
-                return self.metrics(_run_id(run_id), query)
+                return functools.partial(self.metrics, _run_id(run_id), _series_query(query))
             case ["runs", run_id, "lineage"]:
                 _only(query, set())
-                return self.lineage(_run_id(run_id))
+                return functools.partial(self.lineage, _run_id(run_id))
             case ["runs", run_id, "console"]:
                 _only(query, set())
-                return self.console(_run_id(run_id))
+                return functools.partial(self.console, _run_id(run_id))
             case ["artifacts", content_hash]:
                 _only(query, {"name"})
-                return self.artifact(_content_hash(content_hash), query.get("name"))
-        raise ApiError(404, "no such API route")
+                name = query.get("name")
+                return functools.partial(self.artifact, _content_hash(content_hash), name)
+        raise LookupError("no such API route")
 
     def run(self, run_id: RunId) -> Response:
         """The record as ``load_run`` returns it, plus computed fields and rank records."""
@@ -211,40 +242,22 @@ class Api:
         )
         return json_response(body)
 
-    def metrics(self, run_id: RunId, query: Mapping[str, str]) -> Response:
+    def metrics(self, run_id: RunId, wanted: SeriesQuery) -> Response:
         """One metric's points, thinned on the server (M4) to at most ``max_points``.
 
         A live chart asks this for every metric of every running run at each
         flush interval, so it reads no ``run.json`` unless the answer is a 404.
         """
-        _only(query, {"name", "max_points", "after_step", "min_step", "max_step", "rank"})
-        name = query.get("name")
-        if not name:
-            raise ApiError(400, "name is required (the metric's name)", "name")
-        max_points = _integer(query, "max_points", 4, MAX_POINTS_LIMIT) or MAX_POINTS_DEFAULT
-        after_step = _integer(query, "after_step", -1, 2**63 - 2)
-        min_step = _integer(query, "min_step", 0, 2**63 - 1)
-        max_step = _integer(query, "max_step", 0, 2**63 - 1)
-        if min_step is not None and max_step is not None and max_step < min_step:
-            raise ApiError(400, f"max_step {max_step} is below min_step {min_step}", "max_step")
-        rank = _integer(query, "rank", 0, 2**31 - 1)
         filesystem, _ = self.reader.arrow
         paths = self.reader.part_paths(run_id)
-        wanted = SeriesQuery(
-            name=name,
-            max_points=max_points,
-            after_step=after_step,
-            min_step=min_step,
-            max_step=max_step,
-            rank=rank,
-        )
         series = read_series(filesystem, paths, wanted, self.parts)
         if series is None:  # the record says whether the run or only the metric is unknown
             record = self.reader.run(run_id)
+            name = wanted.name
             if name not in record.summary:
                 known = ", ".join(sorted(record.summary)) or "none"
-                raise ApiError(404, f"run {run_id} has no metric {name!r} (it has: {known})")
-            series = Series(name=name, rank=rank)  # in the record, no point flushed yet
+                return error_response(404, f"run {run_id} has no metric {name!r} (it has: {known})")
+            series = Series(name=name, rank=wanted.rank)  # in the record, no point flushed yet
         body = series.as_json()
         body["run_id"] = str(run_id)
         return json_response(body)

@@ -34,7 +34,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-from pacha_sdk.ui._api import Api, ApiError, Response, error_response
+from pacha_sdk.ui._api import Api, Response, error_response
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -162,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(head=False)
 
     def _method_not_allowed(self) -> None:
-        self._send(error_response(ApiError(405, "the UI is read-only: only GET")), head=False)
+        self._send(error_response(405, "the UI is read-only: only GET"), head=False)
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
 
@@ -171,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if not self.server.authorized(self, query):
             message = "missing or wrong token: open the URL that `pacha ui` printed"
-            self._send(error_response(ApiError(401, message)), head=head)
+            self._send(error_response(401, message), head=head)
             return
         if url.path == "/" and "token" in query:
             self._send(self._token_exchange(query["token"]), head=head)
@@ -182,12 +182,12 @@ class _Handler(BaseHTTPRequestHandler):
                 response = self.server.api.handle(url.path, query)
             except Exception as error:  # a bug or an unreadable file: 500, the server goes on
                 self.log_error("%s: %s", type(error).__name__, error)
-                response = error_response(ApiError(500, f"{type(error).__name__}: {error}"))
+                response = error_response(500, f"{type(error).__name__}: {error}")
             self._send(response, head=head)
         elif url.path in STATIC_FILES:
             self._send(self._static_file(url.path), head=head)
         else:
-            self._send(error_response(ApiError(404, "not found")), head=head)
+            self._send(error_response(404, "not found"), head=head)
 
     def _token_exchange(self, token: str) -> Response:
         """Set the cookie from ``?token=`` and send the browser to ``/`` without it."""
