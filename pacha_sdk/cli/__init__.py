@@ -11,6 +11,7 @@
     pacha sync [SPOOL]            pacha gc [--yes]
     pacha import mlflow SOURCE [--experiment NAME_OR_ID ...] [--no-artifacts]
     pacha import tensorboard LOGDIR
+    pacha ui [--host H] [--port N] [--no-browser]
 
 Every command takes ``--uri`` (default ``$PACHA_URI``, else ``./pacha-runs``)
 and ``--storage-option KEY=VALUE``; an id may be any unique prefix of one.
@@ -40,7 +41,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pacha_sdk._version import __version__
-from pacha_sdk.cli import imports, metrics, runs, store
+from pacha_sdk.cli import imports, metrics, runs, store, ui
 from pacha_sdk.cli._output import Output
 from pacha_sdk.exceptions import PachaError
 
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.register(commands)
     store.register(commands)
     imports.register(commands)
+    ui.register(commands)
     return parser
 
 
