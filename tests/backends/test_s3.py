@@ -119,6 +119,23 @@ def test_missing_key_in_existing_bucket_is_not_found(s3_store: ObjectStore) -> N
     assert backend.list("runs") == []
 
 
+def test_listing_reports_etags_and_many_reads_are_concurrent(faulty_s3: ObjectStore) -> None:
+    backend = open_backend(faulty_s3)
+    keys = [f"runs/r{i:02d}/run.json" for i in range(40)]
+    for key in keys:
+        backend.write_new(key, key.encode())
+    listed = backend.list_objects("runs")
+    assert all(item.version for item in listed)
+    assert len({item.version for item in listed}) == len(keys)  # content-derived
+    assert faulty_s3.proxy is not None
+    faulty_s3.proxy.delay(0.5)
+    faulty_s3.proxy.reset_counts()
+    assert backend.read_many(keys) == [key.encode() for key in keys]
+    # One GET per key (no HEAD first), many of them in flight together.
+    assert faulty_s3.proxy.requests == len(keys)
+    assert faulty_s3.proxy.peak_held >= 10
+
+
 def test_environment_variables_alone_reach_the_server(
     seaweedfs_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
