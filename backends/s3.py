@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from pacha_sdk.backends._bucket import BucketBackend
+from pacha_sdk.backends._s3_listing import list_rest
 from pacha_sdk.backends.base import StoredObject
 from pacha_sdk.exceptions import StoreError, StorePermissionError
 
@@ -97,6 +98,8 @@ class S3Backend(BucketBackend):
     scheme: ClassVar[str | tuple[str, ...]] = ("s3", "s3a")
     store_name: ClassVar[str] = "S3"
     endpoint_hint: ClassVar[str] = "endpoint_url / AWS_ENDPOINT_URL"
+    page_size: int | None = None
+    """Keys per listing page (``MaxKeys``); ``None`` is the server's default, 1,000 on S3."""
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """Open s3fs with caches off and bounded retries; return it and ``bucket/prefix``."""
@@ -147,22 +150,27 @@ class S3Backend(BucketBackend):
     def list_objects(self, prefix: str = "") -> list[StoredObject]:
         """Return the objects under the folder *prefix* with size and ETag; a missing bucket raises.
 
-        One ``ListObjectsV2`` request per 1,000 keys, nothing else. The ETag
-        of an object S3 wrote is derived from its content, so it changes
-        whenever the content does.
+        One ``ListObjectsV2`` request per 1,000 keys, nothing else; past the
+        first page the rest is listed as key ranges side by side
+        (:mod:`~pacha_sdk.backends._s3_listing`). The ETag of an object S3
+        wrote is derived from its content, so it changes whenever the
+        content does.
         """
+        from fsspec.asyn import sync
+
         base = self._path(prefix.removesuffix("/")) + "/" if prefix else self._prefix
         bucket, _, key_prefix = base.partition("/")
         start = len(self._prefix) - len(bucket) - 1
-        found: list[StoredObject] = []
         request: dict[str, Any] = {"Bucket": bucket, "Prefix": key_prefix}
+        if self.page_size is not None:
+            request["MaxKeys"] = self.page_size
         with self._errors(None):
-            while True:
-                page = self._fs.call_s3("list_objects_v2", **request)
-                found += [_listed(item, start) for item in page.get("Contents", ())]
-                if not page.get("IsTruncated"):
-                    break
-                request["ContinuationToken"] = page["NextContinuationToken"]
+            page = self._fs.call_s3("list_objects_v2", **request)
+            entries = list(page.get("Contents", ()))
+            if page.get("IsTruncated") and entries:
+                first, last = entries[0]["Key"], entries[-1]["Key"]
+                entries += sync(self._fs.loop, list_rest, self._fs._call_s3, request, first, last)
+        found = [_listed(entry, start) for entry in entries]
         if not found:
             self._check_bucket()
         return sorted(item for item in found if item.key and not item.key.endswith("/"))

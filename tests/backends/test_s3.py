@@ -136,6 +136,32 @@ def test_listing_reports_etags_and_many_reads_are_concurrent(faulty_s3: ObjectSt
     assert faulty_s3.proxy.peak_held >= 10
 
 
+LISTED_KEYS = [
+    *(f"runs/{i:02x}{'ab' * (i % 3)}/run.json" for i in range(0, 256, 5)),
+    *(f"runs/{digit}" for digit in "0123456789abcdef"),  # exactly on a range boundary
+    "runs/~tilde",
+    "runs/Zebra/x",
+    "runs/é/x",
+    "runs/-/x",
+    "metrics/run_id=a/part-1.parquet",
+]
+
+
+@pytest.mark.parametrize("page_size", [3, 7, 1000])
+def test_a_listing_of_many_pages_has_every_key_once(
+    moto_store: ObjectStore, page_size: int
+) -> None:
+    backend = open_backend(moto_store)
+    for key in LISTED_KEYS:
+        backend.write_new(key, key.encode())
+    backend.page_size = page_size
+    expected = sorted(key for key in LISTED_KEYS if key.startswith("runs/"))
+    listed = backend.list_objects("runs")
+    assert [item.key for item in listed] == expected
+    assert [item.size for item in listed] == [len(key.encode()) for key in expected]
+    assert backend.list() == sorted(LISTED_KEYS)
+
+
 def test_environment_variables_alone_reach_the_server(
     seaweedfs_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
