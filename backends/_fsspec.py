@@ -15,6 +15,7 @@ dozen requests rather than a thousand round trips.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import inspect
@@ -136,7 +137,7 @@ class FsspecBackend(Backend):
         except OSError:
             return False
 
-    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def read_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
         """Return each object at *keys* (``None`` where missing), all requested at once.
 
         Async filesystems fetch up to :attr:`read_concurrency` objects
@@ -172,7 +173,7 @@ class FsspecBackend(Backend):
         """Return the sorted keys of every object under the folder *prefix*."""
         return [item.key for item in self.list_objects(prefix)]
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Return every object under the folder *prefix*, sorted, with its listed size."""
         base = self._path(prefix.removesuffix("/")) + "/" if prefix else self._prefix
         self._fs.invalidate_cache(base.rstrip("/"))

@@ -22,6 +22,7 @@ store fails.
 from __future__ import annotations
 
 import abc
+import builtins
 import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple, Protocol
@@ -125,7 +126,7 @@ class Backend(abc.ABC):
         an empty list, a store that cannot be read raises.
         """
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Return every object under *prefix* as :meth:`list` does, with size and version.
 
         One listing, no request per object: stores whose listing reports sizes
@@ -133,7 +134,7 @@ class Backend(abc.ABC):
         """
         return [StoredObject(key) for key in self.list(prefix)]
 
-    def read_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def read_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
         """Return the whole object at each of *keys*, in order; ``None`` where there is none.
 
         Object stores override this to fetch many objects concurrently (one
@@ -142,7 +143,7 @@ class Backend(abc.ABC):
         raises, as :meth:`read_bytes` does, so a store that cannot be read is
         never mistaken for missing objects.
         """
-        found: list[bytes | None] = []
+        found: builtins.list[bytes | None] = []
         for key in keys:
             try:
                 found.append(self.read_bytes(key))

@@ -30,6 +30,7 @@ What this backend adds to the generic :class:`FsspecBackend`:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import functools
 import io
@@ -129,7 +130,7 @@ class GCSBackend(BucketBackend):
         with self._errors(key):
             self._fs.pipe_file(path, data, chunksize=_one_request(data))
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Return the objects under the folder *prefix* with size and generation.
 
         A missing bucket raises. The version is the object's generation

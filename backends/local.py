@@ -22,6 +22,7 @@ leaves no empty folder behind.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -123,7 +124,7 @@ class LocalBackend(Backend):
         """Return the sorted keys of every file under the folder *prefix*."""
         return sorted(key for key, _entry in self._walk(prefix))
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Return every file under the folder *prefix*, sorted, with its size.
 
         No version: a file's modification time and size are no proof that its

@@ -34,6 +34,7 @@ What this backend adds to the generic :class:`FsspecBackend`:
 
 from __future__ import annotations
 
+import builtins
 import errno
 import functools
 import os
@@ -147,7 +148,7 @@ class S3Backend(BucketBackend):
         """One GET per object in :meth:`read_many`, as in :meth:`read_bytes`."""
         return {"max_concurrency": 1}
 
-    def list_objects(self, prefix: str = "") -> list[StoredObject]:
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
         """Return the objects under the folder *prefix* with size and ETag; a missing bucket raises.
 
         One ``ListObjectsV2`` request per 1,000 keys, nothing else; past the

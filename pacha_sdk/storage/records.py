@@ -139,7 +139,7 @@ def read_objects(
     cached = [records_cache.get(backend.uri, item) for item in listed]
     wanted = [item for item, data in zip(listed, cached) if data is None]
     with store_errors(backend, "read", where):
-        fetched = iter(backend.read_many([item.key for item in wanted]))
+        fetched: Iterator[bytes | None] = iter(backend.read_many([item.key for item in wanted]))
     found: list[bytes | None] = []
     for item, data in zip(listed, cached):
         if data is None:
