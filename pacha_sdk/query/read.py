@@ -206,21 +206,8 @@ def metrics_dataset(
     :func:`read_metrics` with ``names=`` is faster: it fetches the files
     side by side, where a dataset scan opens them through fsspec.
     """
-    import pyarrow.dataset as ds
-
-    from pacha_sdk.storage.schema import METRIC_SCHEMA
+    from pacha_sdk.query.scan import parts_dataset
 
     backend = _backend(uri, storage_options)
-    parts = list_part_files(backend)
     filesystem, root = backend.arrow_filesystem()
-    parquet = ds.ParquetFileFormat()
-    fragments = [
-        parquet.make_fragment(
-            f"{root}/{part.key}",
-            filesystem,
-            partition_expression=ds.field("run_id") == str(part.run_id),
-            file_size=part.size,
-        )
-        for part in parts
-    ]
-    return ds.FileSystemDataset(fragments, METRIC_SCHEMA, parquet, filesystem)
+    return parts_dataset(list_part_files(backend), filesystem, root)

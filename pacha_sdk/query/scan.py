@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
     from pacha_sdk.query.part_files import PartFile
 
-__all__ = ["BATCH_BYTES", "WHOLE_PART_BYTES", "PartGoneError", "read_parts"]
+__all__ = ["BATCH_BYTES", "WHOLE_PART_BYTES", "PartGoneError", "parts_dataset", "read_parts"]
 
 WHOLE_PART_BYTES = 8 * 2**20
 """Parts up to this size are fetched whole; larger ones are read by ranges."""
@@ -78,6 +78,27 @@ def read_parts(backend: Backend, parts: Sequence[PartFile], names: list[str] | N
     return pa.concat_tables([tables[part] for part in parts])
 
 
+def parts_dataset(
+    parts: Sequence[PartFile], filesystem: pyarrow.fs.FileSystem, root: str
+) -> ds.FileSystemDataset:
+    """A lazy dataset over exactly *parts*: one fragment each, knowing its ``run_id`` and size.
+
+    No discovery and no request per file until a scan opens it; a filter on
+    ``run_id`` skips whole fragments unopened.
+    """
+    parquet = ds.ParquetFileFormat()
+    fragments = [
+        parquet.make_fragment(
+            f"{root}/{part.key}",
+            filesystem,
+            partition_expression=ds.field("run_id") == str(part.run_id),
+            file_size=part.size,
+        )
+        for part in parts
+    ]
+    return ds.FileSystemDataset(fragments, METRIC_SCHEMA, parquet, filesystem)
+
+
 def _name_filter(names: list[str] | None) -> ds.Expression | None:
     return None if names is None else ds.field("name").isin(names)
 
@@ -90,13 +111,15 @@ def _read_natively(
     root: str,
 ) -> pa.Table:
     """One pyarrow dataset over the explicit files (no discovery), read with its own I/O."""
-    paths = [f"{root}/{part.key}" for part in parts]
-    dataset = ds.dataset(paths, schema=METRIC_SCHEMA, format="parquet", filesystem=filesystem)
+    dataset = parts_dataset(parts, filesystem, root)
     with store_errors(backend, "read", METRICS_DIR):
         try:
             return dataset.to_table(filter=_name_filter(names))
         except FileNotFoundError as error:
             raise PartGoneError(str(error)) from error
+        except pa.ArrowInvalid as error:  # its message names the file
+            where = location(backend, METRICS_DIR)
+            raise InvalidRecordError(where, f"a part that is not readable: {error}") from None
 
 
 def _batches(parts: Sequence[PartFile]) -> list[list[PartFile]]:
