@@ -173,7 +173,7 @@ def read_metrics(
     The part files are found with one listing (per run, for a few runs) and
     fetched side by side: on an object store, many small requests at once.
     """
-    from pacha_sdk.query.scan import PartGoneError, read_parts
+    from pacha_sdk.query.scan import read_parts
 
     backend = _backend(uri, storage_options)
     wanted = _names_list(names)
@@ -185,7 +185,7 @@ def read_metrics(
     for attempt in range(1, _LISTING_ATTEMPTS + 1):
         try:
             return read_parts(backend, list_part_files(backend, ids), wanted)
-        except PartGoneError as gone:  # replaced meanwhile (e.g. by a merged part): list again
+        except FileNotFoundError as gone:  # a part replaced meanwhile (merged?): list again
             if attempt == _LISTING_ATTEMPTS:
                 raise StoreError(
                     f"could not read {METRICS_DIR} in {backend.uri}: part files kept "

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
     from pacha_sdk.query.part_files import PartFile
 
-__all__ = ["BATCH_BYTES", "WHOLE_PART_BYTES", "PartGoneError", "parts_dataset", "read_parts"]
+__all__ = ["BATCH_BYTES", "WHOLE_PART_BYTES", "parts_dataset", "read_parts"]
 
 WHOLE_PART_BYTES = 8 * 2**20
 """Parts up to this size are fetched whole; larger ones are read by ranges."""
@@ -51,15 +51,11 @@ _BATCH_PARTS = 1024
 _DECODE_THREADS = max(2, min(8, os.cpu_count() or 2))
 
 
-class PartGoneError(Exception):
-    """A listed part file was gone when read: list again (internal, never raised to users)."""
-
-
 def read_parts(backend: Backend, parts: Sequence[PartFile], names: list[str] | None) -> pa.Table:
     """The points in *parts* (only those of *names* if given), in part order.
 
-    Raises :class:`PartGoneError` if a listed part is gone by the time it is
-    read (the caller lists again), :class:`InvalidRecordError` naming a part
+    Raises :class:`FileNotFoundError` naming a listed part that is gone by
+    the time it is read (the caller lists again), :class:`InvalidRecordError` naming a part
     that is not a readable Parquet file with the metric columns, and
     :class:`StoreError` if the store cannot be read.
     """
@@ -116,7 +112,7 @@ def _read_natively(
         try:
             return dataset.to_table(filter=_name_filter(names))
         except FileNotFoundError as error:
-            raise PartGoneError(str(error)) from error
+            raise FileNotFoundError(str(error)) from error
         except pa.ArrowInvalid as error:  # its message names the file
             where = location(backend, METRICS_DIR)
             raise InvalidRecordError(where, f"a part that is not readable: {error}") from None
@@ -158,7 +154,7 @@ def _read_whole(
                 pending = fetcher.submit(fetch, batches[index + 1])
             for part, data in zip(batch, contents):
                 if data is None:
-                    raise PartGoneError(location(backend, part.key))
+                    raise FileNotFoundError(location(backend, part.key))
             where = [location(backend, part.key) for part in batch]
             tables.extend(decoders.map(lambda data, at: _decode(data, names, at), contents, where))
     return tables
@@ -172,7 +168,7 @@ def _read_file(
     try:
         source = filesystem.open_input_file(path)
     except FileNotFoundError as error:
-        raise PartGoneError(path) from error
+        raise FileNotFoundError(path) from error
     with source:
         return _decode(source, names, path)
 
