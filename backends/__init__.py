@@ -13,11 +13,18 @@ if __name__ != "pacha_sdk.backends":  # pragma: no cover - guard against a stray
         "import it as `pacha_sdk.backends` (pip install -e . maps it there)"
     )
 
-from pacha_sdk.backends.base import Backend, check_key
+from pacha_sdk.backends.base import Backend, StoredObject, check_key
 from pacha_sdk.backends.registry import (
     available_schemes,
     get_backend,
     register_backend,
 )
 
-__all__ = ["Backend", "available_schemes", "check_key", "get_backend", "register_backend"]
+__all__ = [
+    "Backend",
+    "StoredObject",
+    "available_schemes",
+    "check_key",
+    "get_backend",
+    "register_backend",
+]

@@ -91,6 +91,16 @@ class BucketBackend(FsspecBackend):
         with self._errors(key, creating=True):
             super().write_new_from(key, source)
 
+    def _read_result(self, key: str, value: object) -> bytes | None:
+        """One answer of a batched read, with the store's errors translated as for one read."""
+        if isinstance(value, Exception):
+            try:
+                with self._errors(key):
+                    raise value
+            except FileNotFoundError:
+                return None
+        return super()._read_result(key, value)
+
     def exists(self, key: str) -> bool:
         """Return whether an object exists at *key* (one metadata request; errors not hidden)."""
         bucket, _, name = self._path(key).partition("/")

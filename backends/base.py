@@ -8,7 +8,12 @@ credentials. The rest of pacha-sdk speaks only in *keys*: relative,
 Subclasses set :attr:`Backend.scheme` and implement the abstract methods.
 :meth:`Backend.open_read` and :meth:`Backend.write_new_from` stream large
 objects (artifacts); their defaults hold the whole object in memory, so
-backends that can stream override them. Every method raises
+backends that can stream override them. :meth:`Backend.list_objects` and
+:meth:`Backend.read_many` serve readers of many objects at once (thousands
+of run records, the part files of many runs): their defaults build on
+:meth:`Backend.list` and :meth:`Backend.read_bytes`, and object stores
+override them to report sizes and versions from the listing itself and to
+fetch many objects concurrently. Every method raises
 :class:`FileNotFoundError` for a missing key, :class:`FileExistsError` when a
 create-only write finds the key taken, and another :class:`OSError` when the
 store fails.
@@ -17,16 +22,17 @@ store fails.
 from __future__ import annotations
 
 import abc
+import builtins
 import io
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, NamedTuple, Protocol
 
 from pacha_sdk.exceptions import UnsafeNameError
 
 if TYPE_CHECKING:
     import pyarrow.fs
 
-__all__ = ["Backend", "Readable", "check_key"]
+__all__ = ["Backend", "Readable", "StoredObject", "check_key"]
 
 
 class Readable(Protocol):
@@ -35,6 +41,18 @@ class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes:
         """Return up to *size* bytes (all that is left if negative); ``b""`` at the end."""
         ...
+
+
+class StoredObject(NamedTuple):
+    """One object of a listing, with what the store said about it there."""
+
+    key: str
+    """The object's key under the root."""
+    size: int | None = None
+    """Its size in bytes, or ``None`` if the listing does not say."""
+    version: str | None = None
+    """A token that changes whenever the content changes (S3 ETag, GCS generation),
+    or ``None`` if the store gives none that is safe to rely on."""
 
 
 def check_key(key: str) -> str:
@@ -107,6 +125,31 @@ class Backend(abc.ABC):
         A prefix names a folder (``runs/`` or ``runs``); an absent folder gives
         an empty list, a store that cannot be read raises.
         """
+
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
+        """Return every object under *prefix* as :meth:`list` does, with size and version.
+
+        One listing, no request per object: stores whose listing reports sizes
+        and versions (S3, GCS) fill them in. This default knows neither.
+        """
+        return [StoredObject(key) for key in self.list(prefix)]
+
+    def read_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        """Return the whole object at each of *keys*, in order; ``None`` where there is none.
+
+        Object stores override this to fetch many objects concurrently (one
+        request in flight per object, up to the backend's limit); this default
+        reads them one after another. A failure other than a missing key
+        raises, as :meth:`read_bytes` does, so a store that cannot be read is
+        never mistaken for missing objects.
+        """
+        found: builtins.list[bytes | None] = []
+        for key in keys:
+            try:
+                found.append(self.read_bytes(key))
+            except FileNotFoundError:
+                found.append(None)
+        return found
 
     @abc.abstractmethod
     def exists(self, key: str) -> bool:

@@ -30,15 +30,21 @@ What this backend adds to the generic :class:`FsspecBackend`:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import functools
 import io
 import os
 import random
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pacha_sdk.backends._bucket import BucketBackend
 from pacha_sdk.exceptions import StoreError, StorePermissionError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from pacha_sdk.backends.base import StoredObject
 
 __all__ = ["EMULATOR_HOST", "LAYOUT_PROBE", "GCSBackend", "prepare_environment"]
 
@@ -124,17 +130,27 @@ class GCSBackend(BucketBackend):
         with self._errors(key):
             self._fs.pipe_file(path, data, chunksize=_one_request(data))
 
-    def list(self, prefix: str = "") -> list[str]:
-        """Return the sorted keys under the folder *prefix*; a missing bucket raises."""
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
+        """Return the objects under the folder *prefix* with size and generation.
+
+        A missing bucket raises. The version is the object's generation
+        (new on every write) and its MD5, as the listing reports them.
+        """
         try:
             with self._errors(None):
-                keys = super().list(prefix)
+                found = super().list_objects(prefix)
         except FileNotFoundError:  # gcsfs' answer for a missing bucket
             self._check_bucket()
             return []
-        if not keys:
+        if not found:
             self._check_bucket()
-        return keys
+        return found
+
+    def _version(self, info: Mapping[str, Any]) -> str | None:
+        """``<generation>/<md5 or crc32c>`` from a gcsfs listing entry, if it has one."""
+        generation = info.get("generation")
+        digest = info.get("md5Hash") or info.get("crc32c")
+        return f"{generation}/{digest}" if generation and digest else None
 
     # Internals.
 

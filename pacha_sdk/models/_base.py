@@ -7,6 +7,7 @@ and :class:`~pacha_sdk.models.RankRecord` judge a missed heartbeat by one rule
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
@@ -74,6 +75,8 @@ def parse_timestamp(text: str) -> datetime | None:
         return None
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 UtcDatetime = Annotated[
     datetime,
     AfterValidator(as_utc),
@@ -97,6 +100,8 @@ class RunId(str):
             return str.__new__(cls, str(value))
         if not isinstance(value, str):
             raise InvalidRunIdError(value)
+        if _CANONICAL_UUID.fullmatch(value):  # the stored form: no need to parse it (listings)
+            return str.__new__(cls, value)
         try:
             parsed = uuid.UUID(value)
         except ValueError:

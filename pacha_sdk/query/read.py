@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import RunNotFoundError
+from pacha_sdk.exceptions import RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, RecipeReference, RunId, RunStatus
+from pacha_sdk.query.part_files import list_part_files
 from pacha_sdk.storage import records
-from pacha_sdk.storage.layout import METRICS_DIR, metrics_prefix
-from pacha_sdk.storage.records import store_errors
+from pacha_sdk.storage.layout import METRICS_DIR
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -149,14 +149,7 @@ def _run_id_list(run_ids: str | Sequence[str]) -> list[RunId]:
     return list(dict.fromkeys(RunId(value) for value in values))
 
 
-def _run_part_paths(backend: Backend, run_ids: list[RunId], root: str) -> list[str]:
-    paths: list[str] = []
-    for run_id in run_ids:
-        if not records.has_run(backend, run_id):
-            raise RunNotFoundError(str(run_id), backend.uri)
-        keys = records.list_keys(backend, metrics_prefix(run_id))
-        paths.extend(f"{root}/{key}" for key in keys if key.endswith(".parquet"))
-    return paths
+_LISTING_ATTEMPTS = 3
 
 
 def read_metrics(
@@ -172,56 +165,49 @@ def read_metrics(
         run_ids: one run id, a list of them, or ``None`` for every run.
         uri: the store (default ``$PACHA_URI`` else ``./pacha-runs``).
         storage_options: settings for the store's client.
-        names: only these metric names (pushed down to the Parquet reader).
+        names: only these metric names (row groups pruned by their statistics).
 
     A run without points gives an empty table with the schema; an unknown
     run id raises :class:`RunNotFoundError`. Within a part file rows are
     clustered by name and sorted by step; sort the table for another order.
+    The part files are found with one listing (per run, for a few runs) and
+    fetched side by side: on an object store, many small requests at once.
     """
-    import pyarrow.dataset as ds
-
-    from pacha_sdk.storage.schema import METRIC_SCHEMA, empty_metrics_table
+    from pacha_sdk.query.scan import read_parts
 
     backend = _backend(uri, storage_options)
     wanted = _names_list(names)
-    if run_ids is None:
-        dataset = metrics_dataset(backend.uri, storage_options=storage_options)
-    else:
-        filesystem, root = backend.arrow_filesystem()
-        paths = _run_part_paths(backend, _run_id_list(run_ids), root)
-        if not paths:
-            return empty_metrics_table()
-        dataset = ds.dataset(paths, schema=METRIC_SCHEMA, format="parquet", filesystem=filesystem)
-    flt = ds.field("name").isin(wanted) if wanted is not None else None
-    with store_errors(backend, "read", METRICS_DIR, passing=(FileNotFoundError,)):
-        return dataset.to_table(filter=flt)
+    ids = None if run_ids is None else _run_id_list(run_ids)
+    if ids is not None:
+        missing = records.missing_runs(backend, ids)
+        if missing:
+            raise RunNotFoundError(str(missing[0]), backend.uri)
+    for attempt in range(1, _LISTING_ATTEMPTS + 1):
+        try:
+            return read_parts(backend, list_part_files(backend, ids), wanted)
+        except FileNotFoundError as gone:  # a part replaced meanwhile (merged?): list again
+            if attempt == _LISTING_ATTEMPTS:
+                raise StoreError(
+                    f"could not read {METRICS_DIR} in {backend.uri}: part files kept "
+                    f"disappearing while being read ({gone}); try again"
+                ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def metrics_dataset(
     uri: str | None = None, *, storage_options: Mapping[str, Any] | None = None
 ) -> ds.Dataset:
-    """Every run's metrics as a lazy, Hive-partitioned :class:`pyarrow.dataset.Dataset`.
+    """Every run's metrics as a lazy :class:`pyarrow.dataset.Dataset` over the part files.
 
-    Filters on ``run_id`` prune whole folders and filters on ``name`` or
-    ``step`` use Parquet statistics, so one metric across thousands of runs
-    reads only what it needs.
+    Built from one listing of ``metrics/``: each file is a fragment that
+    knows its ``run_id`` (so filters on ``run_id`` skip whole runs without
+    opening a file) and its size; filters on ``name`` or ``step`` use Parquet
+    statistics. For one query across many runs on an object store,
+    :func:`read_metrics` with ``names=`` is faster: it fetches the files
+    side by side, where a dataset scan opens them through fsspec.
     """
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    from pacha_sdk.storage.schema import METRIC_SCHEMA
+    from pacha_sdk.query.scan import parts_dataset
 
     backend = _backend(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
-    partitioning = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
-    with store_errors(backend, "read", METRICS_DIR):
-        try:
-            return ds.dataset(
-                f"{root}/{METRICS_DIR}",
-                schema=METRIC_SCHEMA,
-                format="parquet",
-                filesystem=filesystem,
-                partitioning=partitioning,
-            )
-        except FileNotFoundError:  # no run has flushed a point yet
-            return ds.dataset([], schema=METRIC_SCHEMA, format="parquet")
+    return parts_dataset(list_part_files(backend), filesystem, root)

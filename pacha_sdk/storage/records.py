@@ -10,9 +10,14 @@ module that talks to a backend (:func:`store_errors`): the error names what
 was being done, the key and the store, so ``could not read runs in
 s3://bucket/prefix: ...`` says where to look.
 
-Listings read the records in parallel (:data:`READ_THREADS`): an object
-store answers each read in tens of milliseconds, and a store with thousands
-of runs would take minutes one read at a time.
+A listing of many records is one listing of their folder (:func:`list_objects`)
+and one batched read (:func:`read_objects`): the backend keeps dozens of
+requests in flight on an object store, and records the listing shows at a
+version already read come from :data:`~pacha_sdk.storage.read_cache.records_cache`
+without a request. An object store answers each read in milliseconds to
+tens of milliseconds, and a store with thousands of runs would take minutes
+one read at a time. Listings of several folders run side by side
+(:func:`list_each`, :data:`READ_THREADS` at a time).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pacha_sdk.backends import StoredObject
 from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, RunId
 from pacha_sdk.storage.layout import (
@@ -35,6 +41,7 @@ from pacha_sdk.storage.layout import (
     run_id_from_record_key,
     run_record_key,
 )
+from pacha_sdk.storage.read_cache import records_cache
 
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
@@ -42,13 +49,17 @@ if TYPE_CHECKING:
 __all__ = [
     "READ_THREADS",
     "has_run",
+    "list_each",
     "list_keys",
+    "list_objects",
     "list_rank_records",
     "list_run_records",
     "load_run",
     "location",
+    "missing_runs",
     "parse_rank_record",
     "parse_run",
+    "read_objects",
     "read_rank_record",
     "read_run",
     "read_runs",
@@ -60,7 +71,7 @@ __all__ = [
 ]
 
 READ_THREADS = 16
-"""Most records read at once by a listing."""
+"""Most folders :func:`list_each` lists at once."""
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -103,6 +114,40 @@ def list_keys(backend: Backend, prefix: str) -> list[str]:
     """Every key under *prefix* (none if there is no such folder); a store error is a StoreError."""
     with store_errors(backend, "read", prefix):
         return backend.list(prefix)
+
+
+def list_objects(backend: Backend, prefix: str) -> list[StoredObject]:
+    """Every object under *prefix* with its listed size and version, in one listing."""
+    with store_errors(backend, "read", prefix):
+        return backend.list_objects(prefix)
+
+
+def list_each(backend: Backend, prefixes: Sequence[str]) -> list[list[StoredObject]]:
+    """:func:`list_objects` of each of *prefixes*, up to :data:`READ_THREADS` at a time."""
+    return _parallel(lambda prefix: list_objects(backend, prefix), prefixes)
+
+
+def read_objects(
+    backend: Backend, listed: Sequence[StoredObject], *, where: str
+) -> list[bytes | None]:
+    """The content of each listed object, in order; ``None`` for one removed meanwhile.
+
+    One batched read (:meth:`Backend.read_many`) of those not already held
+    at their listed version in the records cache; what it fetches at a
+    known version is kept there. *where* names the folder in errors.
+    """
+    cached = [records_cache.get(backend.uri, item) for item in listed]
+    wanted = [item for item, data in zip(listed, cached) if data is None]
+    with store_errors(backend, "read", where):
+        fetched: Iterator[bytes | None] = iter(backend.read_many([item.key for item in wanted]))
+    found: list[bytes | None] = []
+    for item, data in zip(listed, cached):
+        if data is None:
+            data = next(fetched)
+            if data is not None:
+                records_cache.put(backend.uri, item, data)
+        found.append(data)
+    return found
 
 
 # Parsing and writing.
@@ -176,6 +221,12 @@ def has_run(backend: Backend, run_id: RunId) -> bool:
         return backend.exists(key)
 
 
+def missing_runs(backend: Backend, run_ids: Sequence[RunId]) -> list[RunId]:
+    """Those of *run_ids* without a ``run.json``, asked side by side."""
+    present = _parallel(lambda run_id: has_run(backend, run_id), run_ids)
+    return [run_id for run_id, found in zip(run_ids, present) if not found]
+
+
 def read_rank_record(backend: Backend, run_id: RunId, rank: int) -> RankRecord | None:
     """One rank's stored record, or ``None`` if it has none."""
     key = rank_record_key(run_id, rank)
@@ -194,55 +245,78 @@ def _parallel(read: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[
         return list(pool.map(read, items))
 
 
-def _read_each(
-    read: Callable[[_Item], _Record | None], items: Sequence[_Item], *, skip_invalid: bool
+def _parse_each(
+    parse: Callable[[bytes, str], _Record],
+    backend: Backend,
+    listed: Sequence[tuple[_Item, StoredObject]],
+    *,
+    where: str,
+    skip_invalid: bool,
 ) -> list[tuple[_Item, _Record | InvalidRecordError]]:
-    """Each item with its record, read in parallel; items without one are left out.
+    """Each item with its record, read in one batch; items without one are left out.
 
     A record that cannot be parsed comes back as its :class:`InvalidRecordError`
-    if *skip_invalid*, so the caller warns in its own thread; else it is raised.
+    if *skip_invalid*, so the caller warns with its own wording; else it is raised.
     """
-
-    def attempt(item: _Item) -> _Record | InvalidRecordError | None:
+    contents = read_objects(backend, [item for _, item in listed], where=where)
+    parsed: list[tuple[_Item, _Record | InvalidRecordError]] = []
+    for (name, item), data in zip(listed, contents):
+        if data is None:
+            continue
         try:
-            return read(item)
+            parsed.append((name, parse(data, location(backend, item.key))))
         except InvalidRecordError as error:
             if not skip_invalid:
                 raise
-            return error
+            parsed.append((name, error))
+    return parsed
 
-    found = zip(items, _parallel(attempt, items))
-    return [(item, record) for item, record in found if record is not None]
+
+def _run_records(
+    backend: Backend, listed: Sequence[tuple[RunId, StoredObject]], *, skip_invalid: bool
+) -> list[ExperimentRun]:
+    """The parsed records of *listed* runs; invalid ones skipped with a warning or raised."""
+    records: list[ExperimentRun] = []
+    found = _parse_each(parse_run, backend, listed, where=RUNS_DIR, skip_invalid=skip_invalid)
+    for run_id, record in found:
+        if isinstance(record, InvalidRecordError):
+            warnings.warn(f"pacha: skipping run {run_id}: {record}", stacklevel=4)
+        else:
+            records.append(record)
+    return records
+
+
+def _listed_runs(backend: Backend) -> list[tuple[RunId, StoredObject]]:
+    """Each run with a ``run.json``, with the record's listing entry (one listing of ``runs/``)."""
+    listed = [(run_id_from_record_key(item.key), item) for item in list_objects(backend, RUNS_DIR)]
+    return [(run_id, item) for run_id, item in listed if run_id is not None]
 
 
 def stored_run_ids(backend: Backend) -> list[RunId]:
     """Ids of the runs with a ``run.json``, from one listing of ``runs/``."""
-    found = map(run_id_from_record_key, list_keys(backend, RUNS_DIR))
-    return [run_id for run_id in found if run_id is not None]
+    return [run_id for run_id, _ in _listed_runs(backend)]
 
 
 def read_runs(
     backend: Backend, run_ids: Sequence[RunId], *, skip_invalid: bool
 ) -> list[ExperimentRun]:
-    """The records of *run_ids*, read in parallel; a record removed meanwhile is left out.
+    """The records of *run_ids*, read fresh in one batch; a record removed meanwhile is left out.
 
     A record that cannot be parsed is skipped with a warning if
     *skip_invalid*, else raises :class:`InvalidRecordError` (for callers
     that must know every record, such as garbage collection).
     """
-    records: list[ExperimentRun] = []
-    read = _read_each(lambda rid: read_run(backend, rid), run_ids, skip_invalid=skip_invalid)
-    for run_id, found in read:
-        if isinstance(found, InvalidRecordError):
-            warnings.warn(f"pacha: skipping run {run_id}: {found}", stacklevel=4)
-        else:
-            records.append(found)
-    return records
+    listed = [(run_id, StoredObject(run_record_key(run_id))) for run_id in run_ids]
+    return _run_records(backend, listed, skip_invalid=skip_invalid)
 
 
 def list_run_records(backend: Backend, *, skip_invalid: bool = True) -> list[ExperimentRun]:
-    """Every run record in the store, in listing order (see :func:`read_runs`)."""
-    return read_runs(backend, stored_run_ids(backend), skip_invalid=skip_invalid)
+    """Every run record in the store, in listing order (see :func:`read_runs`).
+
+    One listing of ``runs/``, then one batched read of the records it shows
+    (those already read at the listed version come from the records cache).
+    """
+    return _run_records(backend, _listed_runs(backend), skip_invalid=skip_invalid)
 
 
 def list_rank_records(backend: Backend, run_id: RunId) -> list[RankRecord]:
@@ -252,21 +326,21 @@ def list_rank_records(backend: Backend, run_id: RunId) -> list[RankRecord]:
     its key, is skipped with a warning. Raises :class:`RunNotFoundError` if
     the store has neither the run's record nor any rank record.
     """
-    keys = list_keys(backend, rank_records_prefix(run_id))
-    if not keys and not has_run(backend, run_id):
+    prefix = rank_records_prefix(run_id)
+    objects = list_objects(backend, prefix)
+    if not objects and not has_run(backend, run_id):
         raise RunNotFoundError(str(run_id), backend.uri)
-    ranks = sorted(rank for key in keys if (rank := rank_from_record_key(run_id, key)) is not None)
+    ranked = [(rank_from_record_key(run_id, item.key), item) for item in objects]
+    listed = sorted((rank, item) for rank, item in ranked if rank is not None)
 
     records: list[RankRecord] = []
-    read = _read_each(
-        lambda rank: read_rank_record(backend, run_id, rank), ranks, skip_invalid=True
-    )
-    for rank, found in read:
-        if isinstance(found, InvalidRecordError):
-            warnings.warn(f"pacha: skipping rank {rank}: {found}", stacklevel=3)
-        elif found.rank != rank:
+    found = _parse_each(parse_rank_record, backend, listed, where=prefix, skip_invalid=True)
+    for rank, record in found:
+        if isinstance(record, InvalidRecordError):
+            warnings.warn(f"pacha: skipping rank {rank}: {record}", stacklevel=3)
+        elif record.rank != rank:
             where = location(backend, rank_record_key(run_id, rank))
-            warnings.warn(f"pacha: skipping {where}: it says rank {found.rank}", stacklevel=3)
+            warnings.warn(f"pacha: skipping {where}: it says rank {record.rank}", stacklevel=3)
         else:
-            records.append(found)
+            records.append(record)
     return records

@@ -8,7 +8,8 @@ rooted at a fresh, empty location, e.g.::
 
 Covered: byte round-trips, create-only writes (also under a race), atomic
 replace under concurrent readers, recursive sorted listing with Hive-style
-folders, missing keys, unsafe keys, and reading Parquet parts back through
+folders, listings with sizes and versions, batched reads of many keys,
+missing keys, unsafe keys, and reading Parquet parts back through
 ``arrow_filesystem()`` as a Hive-partitioned pyarrow dataset.
 """
 
@@ -26,6 +27,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
+from pacha_sdk.backends import StoredObject
 from pacha_sdk.exceptions import UnsafeNameError
 
 if TYPE_CHECKING:
@@ -150,6 +152,46 @@ class BackendConformance:
         assert backend.list("metrics/run_id=abc") == HIVE_KEYS[:2]
         assert backend.list("runs/abc/nested") == ["runs/abc/nested/deeper/note.txt"]
 
+    def test_list_objects_gives_keys_sizes_and_versions(self, backend: Backend) -> None:
+        for key in reversed(HIVE_KEYS):
+            backend.write_new(key, key.encode() * 3)
+        listed = backend.list_objects()
+        assert all(isinstance(item, StoredObject) for item in listed)
+        assert [item.key for item in listed] == backend.list() == sorted(HIVE_KEYS)
+        assert {item.key: item.size for item in listed} == {k: 3 * len(k) for k in HIVE_KEYS}
+        assert [item.key for item in backend.list_objects("metrics/")] == sorted(HIVE_KEYS[:3])
+        assert backend.list_objects("nothing") == []
+
+    def test_a_listed_version_changes_with_the_content(self, backend: Backend) -> None:
+        backend.replace("runs/a/run.json", b"one")
+        backend.replace("runs/b/run.json", b"same")
+        first = {item.key: item.version for item in backend.list_objects("runs")}
+        backend.replace("runs/a/run.json", b"two")
+        second = {item.key: item.version for item in backend.list_objects("runs")}
+        if first["runs/a/run.json"] is None:  # this store gives no versions: nothing to check
+            assert set(second.values()) == {None}
+            return
+        assert second["runs/a/run.json"] != first["runs/a/run.json"]
+        assert second["runs/b/run.json"] == first["runs/b/run.json"]
+
+    def test_read_many_returns_each_object_in_order(self, backend: Backend) -> None:
+        keys = [f"runs/r{i:03d}/run.json" for i in range(150)]  # more than one batch
+        for i, key in enumerate(keys):
+            backend.write_new(key, _value(i)[: 100 + i])
+        wanted = [*reversed(keys), "runs/missing/run.json", keys[0]]
+        found = backend.read_many(wanted)
+        assert found[:150] == [_value(i)[: 100 + i] for i in reversed(range(150))]
+        assert found[150:] == [None, _value(0)[:100]]
+        assert backend.read_many([]) == []
+
+    def test_read_many_of_an_empty_object_and_of_nothing(self, backend: Backend) -> None:
+        backend.write_new("runs/a/empty", b"")
+        assert backend.read_many(["runs/a/empty", "runs/a/absent", "nowhere/x"]) == [
+            b"",
+            None,
+            None,
+        ]
+
     @pytest.mark.parametrize("prefix", ["nothing", "nothing/deeper/", "metrics/run_id=ab"])
     def test_list_of_absent_folder_is_empty(self, backend: Backend, prefix: str) -> None:
         assert backend.list(prefix) == []
@@ -194,6 +236,10 @@ class BackendConformance:
             pytest.param(lambda b, k: b.exists(k), id="exists"),
             pytest.param(lambda b, k: b.delete(k), id="delete"),
             pytest.param(lambda b, k: b.list(k) if k else b.list("/"), id="list"),
+            pytest.param(
+                lambda b, k: b.list_objects(k) if k else b.list_objects("/"), id="list_objects"
+            ),
+            pytest.param(lambda b, k: b.read_many(["runs/a/ok.json", k]), id="read_many"),
         ],
     )
     def test_unsafe_key_is_refused(

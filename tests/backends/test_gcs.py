@@ -81,6 +81,18 @@ def test_missing_key_in_existing_bucket_is_not_found(gcs_store: ObjectStore) -> 
     assert backend.list("runs") == []
 
 
+def test_listing_reports_generations(gcs_store: ObjectStore) -> None:
+    backend = open_backend(gcs_store)
+    backend.write_new("runs/a/run.json", b"one")
+    (before,) = backend.list_objects("runs")
+    backend.replace("runs/a/run.json", b"two")
+    (after,) = backend.list_objects("runs")
+    assert before.version
+    assert after.version
+    assert before.version != after.version
+    assert after.size == 3
+
+
 def test_emulator_variable_alone_reaches_the_server(
     gcs_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -119,6 +119,49 @@ def test_missing_key_in_existing_bucket_is_not_found(s3_store: ObjectStore) -> N
     assert backend.list("runs") == []
 
 
+def test_listing_reports_etags_and_many_reads_are_concurrent(faulty_s3: ObjectStore) -> None:
+    backend = open_backend(faulty_s3)
+    keys = [f"runs/r{i:02d}/run.json" for i in range(40)]
+    for key in keys:
+        backend.write_new(key, key.encode())
+    listed = backend.list_objects("runs")
+    assert all(item.version for item in listed)
+    assert len({item.version for item in listed}) == len(keys)  # content-derived
+    assert faulty_s3.proxy is not None
+    faulty_s3.proxy.delay(0.5)
+    faulty_s3.proxy.reset_counts()
+    assert backend.read_many(keys) == [key.encode() for key in keys]
+    # One GET per key (no HEAD first), many of them in flight together.
+    assert faulty_s3.proxy.requests == len(keys)
+    assert faulty_s3.proxy.peak_held >= 10
+
+
+LISTED_KEYS = [
+    *(f"runs/{i:02x}{'ab' * (i % 3)}/run.json" for i in range(0, 256, 5)),
+    *(f"runs/{digit}" for digit in "0123456789abcdef"),  # exactly on a range boundary
+    "runs/~tilde",
+    "runs/Zebra/x",
+    "runs/é/x",
+    "runs/-/x",
+    "metrics/run_id=a/part-1.parquet",
+]
+
+
+@pytest.mark.parametrize("page_size", [3, 7, 1000])
+def test_a_listing_of_many_pages_has_every_key_once(
+    moto_store: ObjectStore, page_size: int
+) -> None:
+    backend = open_backend(moto_store)
+    for key in LISTED_KEYS:
+        backend.write_new(key, key.encode())
+    backend.page_size = page_size
+    expected = sorted(key for key in LISTED_KEYS if key.startswith("runs/"))
+    listed = backend.list_objects("runs")
+    assert [item.key for item in listed] == expected
+    assert [item.size for item in listed] == [len(key.encode()) for key in expected]
+    assert backend.list() == sorted(LISTED_KEYS)
+
+
 def test_environment_variables_alone_reach_the_server(
     seaweedfs_store: ObjectStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -150,6 +150,9 @@ class FaultProxy:
         """Connections and requests reset by :meth:`refuse` or the connection bound."""
         self.failed = 0
         """Requests answered with an injected HTTP error."""
+        self.peak_held = 0
+        """Most requests held by :meth:`delay` at one time: how many a client had in flight."""
+        self._held = 0
         self._acceptor = threading.Thread(target=self._accept_loop, name="fault-proxy", daemon=True)
 
     @property
@@ -197,9 +200,9 @@ class FaultProxy:
         self._set("pass")
 
     def reset_counts(self) -> None:
-        """Set :attr:`requests`, :attr:`refused` and :attr:`failed` back to zero."""
+        """Set :attr:`requests`, :attr:`refused`, :attr:`failed` and :attr:`peak_held` to zero."""
         with self._lock:
-            self.requests = self.refused = self.failed = 0
+            self.requests = self.refused = self.failed = self.peak_held = 0
 
     def _set(self, mode: str, delay: float = 0.0, status: int = 500) -> None:
         with self._lock:
@@ -291,7 +294,7 @@ class FaultProxy:
                     self._answer_error(client, reader, head, status)
                     return
                 if mode == "delay":
-                    self._healed.wait(delay)
+                    self._hold(delay)
                 if upstream is None:
                     upstream = socket.create_connection(self.upstream, timeout=self._idle)
                     self._track(upstream)
@@ -305,6 +308,17 @@ class FaultProxy:
             if upstream is not None:
                 self._forget(upstream)
             self._slots.release()
+
+    def _hold(self, delay: float) -> None:
+        """Wait *delay* seconds (or until healed), counting the requests held together."""
+        with self._lock:
+            self._held += 1
+            self.peak_held = max(self.peak_held, self._held)
+        try:
+            self._healed.wait(delay)
+        finally:
+            with self._lock:
+                self._held -= 1
 
     def _answer_error(
         self, client: socket.socket, reader: _Reader, head: bytes, status: int

@@ -60,6 +60,8 @@ def backend_operations(backend: Backend, key: str = "runs/x/run.json") -> dict[s
         "read_bytes": lambda: backend.read_bytes(key),
         "exists": lambda: backend.exists(key),
         "list": lambda: backend.list(key.partition("/")[0]),
+        "list_objects": lambda: backend.list_objects(key.partition("/")[0]),
+        "read_many": lambda: backend.read_many([key, key + ".other"]),
         "delete": lambda: backend.delete(key),
         "open_read": lambda: backend.open_read(key).close(),
         "write_new_from": lambda: backend.write_new_from(key, io.BytesIO(b"x")),
