@@ -35,7 +35,7 @@ import types
 import warnings
 from collections.abc import Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pacha_sdk.exceptions import InvalidHyperparameterError
 from pacha_sdk.models import Hyperparameters, HyperparamValue
@@ -157,21 +157,25 @@ class _Converter:
         if key in self.kept:
             self.skip(key, "given twice")
             return
-        try:
-            leaf = _leaf(key, value)
-            converted = _named(key, leaf) if key in Hyperparameters.NAMED else leaf
-        except _LeftOut as reason:
-            self.skip(key, str(reason))
-            return
-        if converted is not None:
+        leaf = _leaf(key, value)
+        converted = (
+            _named(key, leaf)
+            if key in Hyperparameters.NAMED and not isinstance(leaf, _Refused)
+            else leaf
+        )
+        if isinstance(converted, _Refused):
+            self.skip(key, converted.reason)
+        elif converted is not None:
             self.kept[key] = converted
 
 
-class _LeftOut(Exception):
-    """A value that cannot be kept; the message says why."""
+class _Refused(NamedTuple):
+    """A value that cannot be kept, and why."""
+
+    reason: str
 
 
-def _leaf(key: str, value: Any) -> HyperparamValue:
+def _leaf(key: str, value: Any) -> HyperparamValue | _Refused:
     try:
         converted = to_hparam_value(key, value)
     except InvalidHyperparameterError as error:
@@ -182,12 +186,12 @@ def _leaf(key: str, value: Any) -> HyperparamValue:
     return converted
 
 
-def _fallback(value: Any, error: InvalidHyperparameterError) -> HyperparamValue:
+def _fallback(value: Any, error: InvalidHyperparameterError) -> HyperparamValue | _Refused:
     """A value the strict rules refuse: describe objects, refuse numbers that do not fit."""
     if isinstance(value, bool | int | float | str) or (
         getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None))
     ):
-        raise _LeftOut(_problem(error))
+        return _Refused(_problem(error))
     if isinstance(value, list | tuple | set | frozenset):
         return _sequence(value)
     listed = _small_array(value)
@@ -241,7 +245,7 @@ def _described(value: Any) -> str:
     return text
 
 
-def _named(key: str, value: HyperparamValue) -> HyperparamValue | None:
+def _named(key: str, value: HyperparamValue) -> HyperparamValue | _Refused | None:
     """Check a value for one of pacha's named fields; an integral float counts as an int."""
     integral = isinstance(value, float) and math.isfinite(value) and value.is_integer()
     if integral and key in {"batch_size", "epochs", "warmup_steps"}:
@@ -249,7 +253,7 @@ def _named(key: str, value: HyperparamValue) -> HyperparamValue | None:
     try:
         return check_named(key, value)
     except InvalidHyperparameterError as error:
-        raise _LeftOut(_problem(error)) from None
+        return _Refused(_problem(error))
 
 
 def _is_text(text: str) -> bool:

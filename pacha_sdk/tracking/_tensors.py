@@ -53,12 +53,16 @@ class TensorValues:
         """The run's id, for messages (set once the run has one)."""
         self._on_error = on_error
 
-    def coerce(self, name: str, value: object) -> Any:
+    def coerce(self, name: str, value: Any) -> Any:
         """A float for the buffer, or a detached accelerator tensor to read in the writer."""
-        if isinstance(value, float | int):
+        if type(value) is int:
             return coerce_value(name, value)
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(value, torch.Tensor):
+        tensor_type = _tensor_type()
+        if tensor_type is not None and isinstance(value, tensor_type):
+            if value.is_cpu and value.ndim == 0:  # the common case, read at once
+                item = value.item()
+                if type(item) is float:
+                    return item
             return self._tensor(name, value)
         return coerce_value(name, value)
 
@@ -154,6 +158,12 @@ class TensorValues:
         )
         logger.error("pacha: run %s: %s", self.run_label, error)
         self._on_error(error)
+
+
+def _tensor_type() -> Any:
+    """``torch.Tensor`` if torch is imported (pacha never imports it), else ``None``."""
+    torch = sys.modules.get("torch")
+    return getattr(torch, "Tensor", None) if torch is not None else None
 
 
 def _why(error: BaseException) -> str:
