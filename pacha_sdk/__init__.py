@@ -107,8 +107,12 @@ if TYPE_CHECKING:
         SyncReport,
         sync,
     )
+    from pacha_sdk.tracking._lenient import (
+        lenient_hparams,
+    )
     from pacha_sdk.tracking.api import (
         active_run,
+        log_hyperparams,
         log_metric,
         log_metrics,
         run,
@@ -170,10 +174,12 @@ _LAZY: dict[str, str] = {
     "gc": "pacha_sdk.query.maintenance",
     "import_mlflow": "pacha_sdk.importers",
     "import_tensorboard": "pacha_sdk.importers",
+    "lenient_hparams": "pacha_sdk.tracking._lenient",
     "lineage": "pacha_sdk.query.lineage",
     "list_runs": "pacha_sdk.query.read",
     "load_rank_records": "pacha_sdk.query.read",
     "load_run": "pacha_sdk.query.read",
+    "log_hyperparams": "pacha_sdk.tracking.api",
     "log_metric": "pacha_sdk.tracking.api",
     "log_metrics": "pacha_sdk.tracking.api",
     "metrics_dataset": "pacha_sdk.query.read",
@@ -250,10 +256,12 @@ __all__ = [
     "gc",
     "import_mlflow",
     "import_tensorboard",
+    "lenient_hparams",
     "lineage",
     "list_runs",
     "load_rank_records",
     "load_run",
+    "log_hyperparams",
     "log_metric",
     "log_metrics",
     "metrics_dataset",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,8 @@ PUBLIC_KEYWORDS = [
     "system_metrics",
     "capture_output",
     "env_vars",
+    "handle_sigterm",
+    "parent",
 ]
 
 ENTRY_POINTS: dict[str, Callable[..., Any]] = {
@@ -64,7 +67,10 @@ def test_run_the_class_and_track_take_exactly_the_same_keywords() -> None:
     assert keywords["close_timeout"] == (30.0, "float")
     assert keywords["system_metrics"] == (True, "bool | float")
     assert keywords["capture_output"] == (False, "bool")
-    assert all(keywords[name][0] is None for name in ("uri", "run_id", "rank", "spool_dir"))
+    assert keywords["handle_sigterm"] == (True, "bool")
+    assert all(
+        keywords[name][0] is None for name in ("uri", "run_id", "rank", "spool_dir", "parent")
+    )
 
 
 def test_the_keywords_are_declared_once_and_documented_once() -> None:
@@ -76,7 +82,7 @@ def test_the_keywords_are_declared_once_and_documented_once() -> None:
         assert f"\n    {name}: " in doc, f"pacha.run's docstring does not document {name}"
 
 
-def every_keyword(store: str, tmp_path: Path, label: str) -> RunOptions:
+def every_keyword(store: str, tmp_path: Path, label: str, parent: pacha.Run) -> RunOptions:
     """A value other than the default for every run keyword."""
     options: RunOptions = {
         "uri": store,
@@ -93,6 +99,8 @@ def every_keyword(store: str, tmp_path: Path, label: str) -> RunOptions:
         "system_metrics": False,
         "capture_output": True,
         "env_vars": iter(["PACHA_TEST_SEED"]),
+        "handle_sigterm": False,
+        "parent": parent,
     }
     assert list(options) == PUBLIC_KEYWORDS  # a new keyword must be added here too
     return options
@@ -103,21 +111,29 @@ def test_every_keyword_has_the_same_effect_through_each_entry_point(
     entry_point: str, store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PACHA_TEST_SEED", "7")
-    options = every_keyword(store, tmp_path, entry_point)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    parent = pacha.run(uri=store, system_metrics=False, handle_sigterm=False)
+    options = every_keyword(store, tmp_path, entry_point, parent)
     run_id = options["run_id"]
+
+    def body() -> None:
+        pacha.log_metric("loss", 0.5)
+        assert signal.getsignal(signal.SIGTERM) is sigterm  # handle_sigterm=False
+
     if entry_point == "run":
-        with pacha.run({"lr": 0.1}, **options) as run:
-            run.log_metric("loss", 0.5)
+        with pacha.run({"lr": 0.1}, **options):
+            body()
     elif entry_point == "Run":
-        with pacha.Run({"lr": 0.1}, **options) as run:
-            run.log_metric("loss", 0.5)
+        with pacha.Run({"lr": 0.1}, **options):
+            body()
     else:
 
         @pacha.track(**options)
         def train(lr: float = 0.1) -> None:
-            pacha.log_metric("loss", 0.5)
+            body()
 
         train()
+    parent.complete()
 
     record = pacha.load_run(str(run_id), uri=store)
     assert record.status is pacha.RunStatus.COMPLETED
@@ -128,6 +144,7 @@ def test_every_keyword_has_the_same_effect_through_each_entry_point(
     assert record.extra["flush_interval"] == 0.5
     assert record.extra["environment"]["env"] == {"PACHA_TEST_SEED": "7"}  # type: ignore[index,call-overload]
     assert record.log_uri == f"{store}/runs/{run_id}/output.log"
+    assert record.parent_run_id == str(parent.run_id)
     assert pacha.read_metrics(str(run_id), uri=store)["rank"].to_pylist() == [0]
 
 

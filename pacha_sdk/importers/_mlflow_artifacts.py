@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["ArtifactReader", "error_text", "logged_models"]
 
 _PAGE = 1000
+_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def error_text(error: BaseException) -> str:
@@ -78,6 +79,9 @@ class ArtifactReader:
 
         def fetcher(path: str) -> Any:
             def fetch(folder: Path) -> Path:
+                # MLflow draws a tqdm bar per download whenever tqdm is installed
+                # (transformers brings it): the import shows its own progress.
+                os.environ.setdefault(_PROGRESS_BAR, "false")
                 return Path(repo.download_artifacts(path, dst_path=str(folder)))
 
             return fetch

@@ -9,7 +9,9 @@ hot path: floats and ints are not tracked, while a tuple per point would
 be (and a million surviving tuples make every collection slow).
 
 The writer takes a prefix of the list (:meth:`MetricBuffer.take`); extends
-only ever go to the end, so nothing logged meanwhile is lost.
+only ever go to the end, so nothing logged meanwhile is lost. A ``prepare``
+hook, if given, turns the taken rows into what is written (the run reads
+accelerator tensors there, in the writer thread, rather than on the loop).
 
 A point is always visible to :meth:`MetricBuffer.latest` wherever it is: in
 ``rows``, in a batch the writer holds, or merged into the flushed latest
@@ -25,6 +27,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pacha_sdk.storage.parts import Latest, Rows
 
 __all__ = ["FIELDS", "MetricBuffer", "merge_latest"]
@@ -54,18 +58,26 @@ def _latest_of_rows(rows: Rows, name: str) -> tuple[int, float] | None:
 class MetricBuffer:
     """Points not yet written, batches being written, and the latest point per name."""
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: Callable[[Rows], Rows] | None = None) -> None:
         self.rows: Rows = []
+        self._prepare = prepare
         self._in_flight: list[Rows] = []
         self._flushed_latest: Latest = {}
 
     def take(self) -> Rows:
-        """Remove and return every point logged so far (may be empty). Writer thread only."""
+        """Remove and return every point logged so far (may be empty). Writer thread only.
+
+        With a ``prepare`` hook, returns what it makes of the points (it must
+        not raise); the points stay visible to :meth:`latest` throughout.
+        """
         size = len(self.rows)
-        batch = self.rows[: size - size % FIELDS]
+        taken = self.rows[: size - size % FIELDS]
+        if not taken:
+            return taken
+        batch = taken if self._prepare is None else self._prepare(taken)
         if batch:
             self._in_flight = [*self._in_flight, batch]
-            del self.rows[: len(batch)]
+        del self.rows[: len(taken)]
         return batch
 
     def settle(self, batch: Rows, latest: Latest) -> None:

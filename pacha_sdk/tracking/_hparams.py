@@ -28,7 +28,13 @@ from typing import Any
 from pacha_sdk.exceptions import InvalidHyperparameterError
 from pacha_sdk.models import Hyperparameters, HyperparamValue
 
-__all__ = ["build_hyperparameters", "flatten", "to_hparam_value"]
+__all__ = [
+    "build_hyperparameters",
+    "check_named",
+    "flatten",
+    "to_hparam_value",
+    "update_hyperparameters",
+]
 
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _FLOAT_FIELDS = frozenset({"learning_rate", "weight_decay", "max_grad_norm"})
@@ -121,7 +127,7 @@ def to_hparam_value(key: str, value: Any) -> HyperparamValue | None:
     return _scalar(key, value)
 
 
-def _named(key: str, value: HyperparamValue | None) -> float | int | None:
+def check_named(key: str, value: HyperparamValue | None) -> float | int | None:
     """Check a value for one of pacha's named fields (numbers, ints where pacha has usize)."""
     if value is None:
         if key in _OPTIONAL_FIELDS:
@@ -166,10 +172,28 @@ def build_hyperparameters(
             for key, raw in flat.items():
                 value = to_hparam_value(key, raw)
                 if key in Hyperparameters.NAMED:
-                    named[key] = _named(key, value)
+                    named[key] = check_named(key, value)
                 elif value is not None:
                     custom[key] = value
         except InvalidHyperparameterError:
             if not lenient:
                 raise
     return Hyperparameters(**named, custom=custom)
+
+
+def update_hyperparameters(
+    current: Hyperparameters, hparams: Hyperparameters | Mapping[str, Any]
+) -> Hyperparameters:
+    """*current* with the hyperparameters in *hparams* added or replaced (strict rules).
+
+    Only what *hparams* names changes: a named field it gives replaces the
+    current one, its custom keys are added or replace theirs, everything
+    else stays. Raises :class:`InvalidHyperparameterError` (naming the key)
+    before anything changes.
+    """
+    given = build_hyperparameters(hparams)
+    updated = current.model_copy(deep=True)
+    for key in sorted(given.model_fields_set & Hyperparameters.NAMED):
+        setattr(updated, key, getattr(given, key))
+    updated.custom.update(given.custom)
+    return updated

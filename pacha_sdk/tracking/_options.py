@@ -20,7 +20,7 @@ import difflib
 import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, ForwardRef, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, ForwardRef, TypeVar, cast
 
 from typing_extensions import TypedDict
 
@@ -29,6 +29,9 @@ from pacha_sdk.models import DEFAULT_FLUSH_INTERVAL, RecipeReference
 from pacha_sdk.tracking._coerce import check_seconds
 from pacha_sdk.tracking._environment import check_env_vars
 from pacha_sdk.tracking._system_metrics import sampling_interval
+
+if TYPE_CHECKING:
+    from pacha_sdk.tracking.run import Run
 
 __all__ = [
     "DEFAULTS",
@@ -62,6 +65,8 @@ class RunOptions(TypedDict, total=False):
     system_metrics: bool | float
     capture_output: bool
     env_vars: Iterable[str] | None
+    handle_sigterm: bool
+    parent: Run | None
 
 
 DEFAULTS: Final[RunOptions] = {
@@ -70,6 +75,7 @@ DEFAULTS: Final[RunOptions] = {
     "close_timeout": DEFAULT_CLOSE_TIMEOUT,
     "system_metrics": True,
     "capture_output": False,
+    "handle_sigterm": True,
 }
 """Every keyword not named here defaults to ``None``."""
 
@@ -114,8 +120,9 @@ def _check_recording(given: dict[str, Any]) -> None:
     recipe = given["recipe"]
     if recipe is not None and not isinstance(recipe, RecipeReference):
         raise TypeError(f"recipe must be a pacha.RecipeReference, got {recipe!r}")
-    if not isinstance(given["capture_output"], bool):
-        raise TypeError(f"capture_output must be a bool, got {given['capture_output']!r}")
+    for flag in ("capture_output", "handle_sigterm"):
+        if not isinstance(given[flag], bool):
+            raise TypeError(f"{flag} must be a bool, got {given[flag]!r}")
     sampling_interval(given["system_metrics"])
     given["env_vars"] = check_env_vars(given["env_vars"])  # read once: it may be an iterator
     if given["name"] is not None:

@@ -8,7 +8,7 @@ and delegate. Keeping them apart keeps ``Run`` testable as a plain object.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from typing_extensions import Unpack
 
@@ -20,7 +20,7 @@ from pacha_sdk.tracking.run import Run
 if TYPE_CHECKING:
     from pacha_sdk.models import Hyperparameters
 
-__all__ = ["active_run", "log_metric", "log_metrics", "run"]
+__all__ = ["active_run", "log_hyperparams", "log_metric", "log_metrics", "run"]
 
 
 @run_keywords
@@ -77,6 +77,13 @@ def run(
         env_vars: names of environment variables to record in
             ``extra.environment.env``; names that look like secrets (KEY,
             SECRET, TOKEN, PASSWORD) are skipped with a warning.
+        handle_sigterm: on SIGTERM, cancel the run and then let the previous
+            handler act (the default); ``False`` leaves SIGTERM to code that
+            handles it itself (Lightning's graceful shutdown): the run then
+            ends as that code ends it.
+        parent: the run this one is nested in (``extra.parent_run_id``);
+            default: the active run. Give it where the parent is not active,
+            e.g. in a worker thread (Optuna's ``n_jobs``).
     """
     return Run(hparams, **check_options(options, "run")).start()
 
@@ -93,11 +100,16 @@ def _require_active(function: str) -> Run:
     return current
 
 
-def log_metric(name: str, value: float, step: int | None = None) -> None:
+def log_metric(name: str, value: SupportsFloat, step: int | None = None) -> None:
     """Log one point to the active run (see :meth:`Run.log_metric`)."""
     _require_active("log_metric").log_metric(name, value, step)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+def log_metrics(metrics: Mapping[str, SupportsFloat], step: int | None = None) -> None:
     """Log several metrics at one step to the active run (see :meth:`Run.log_metrics`)."""
     _require_active("log_metrics").log_metrics(metrics, step)
+
+
+def log_hyperparams(hparams: Hyperparameters | Mapping[str, Any], *, lenient: bool = False) -> None:
+    """Add or update hyperparameters of the active run (see :meth:`Run.log_hyperparams`)."""
+    _require_active("log_hyperparams").log_hyperparams(hparams, lenient=lenient)

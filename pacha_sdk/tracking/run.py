@@ -11,8 +11,9 @@ ranks above 0 keep their own record instead (see :mod:`pacha_sdk.tracking._ranks
 
 Beside this module: the keywords and their checks (``_options``), what a run
 is built of (``_setup``), its read-only properties (``_view``), artifacts
-(``_artifacts``), the sampler and console capture (``_observers``) and how it
-ends (``_finish``).
+(``_artifacts``), hyperparameters and tags added later (``_updates``),
+tensor values (``_tensors``), the sampler and console capture
+(``_observers``) and how it ends (``_finish``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import time
 from collections.abc import Mapping
 from contextvars import Token
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from typing_extensions import Unpack
 
@@ -41,7 +42,7 @@ from pacha_sdk.models import (
 from pacha_sdk.storage.buffer import FIELDS, MetricBuffer
 from pacha_sdk.tracking import _context, _ranks, _signals
 from pacha_sdk.tracking._artifacts import RunArtifacts
-from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step, coerce_value
+from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
 from pacha_sdk.tracking._hparams import build_hyperparameters
@@ -49,6 +50,8 @@ from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
 from pacha_sdk.tracking._setup import new_keeper, new_writer, output_key, retry_policy
 from pacha_sdk.tracking._system_metrics import sampling_interval
+from pacha_sdk.tracking._tensors import TensorValues
+from pacha_sdk.tracking._updates import RunUpdates
 from pacha_sdk.tracking._view import RunState
 
 if TYPE_CHECKING:
@@ -65,7 +68,7 @@ BACKLOG_FLUSHES = 4
 _time_ns = time.time_ns
 
 
-class Run(RunArtifacts):
+class Run(RunArtifacts, RunUpdates):
     """One training run: log metrics into it, and it records itself in the store.
 
     Use it as a context manager (``with pacha.run(...) as run:``) or drive it
@@ -85,7 +88,10 @@ class Run(RunArtifacts):
         **options: Unpack[RunOptions],
     ) -> None:
         self._options = checked = check_options(options, "Run")
-        parent = _context.current_run()
+        parent = checked["parent"]
+        if parent is not None and not isinstance(parent, Run):
+            raise TypeError(f"parent must be a pacha.Run, got {parent!r}")
+        parent = parent if parent is not None else _context.current_run()
         shared_id = _ranks.resolve_run_id(checked["run_id"], nested=parent is not None)
         self._rank = rank = _ranks.resolve_rank(checked["rank"])
         hyperparameters = build_hyperparameters(hparams)
@@ -97,7 +103,9 @@ class Run(RunArtifacts):
         self._writes_rank_record = self._attach and rank > 0
         if rank > 0 and not self._attach and parent is None:
             _ranks.warn_unshared_rank(rank)
-        self._buffer = MetricBuffer()
+        self._tensors = TensorValues(self._note_writer_error)
+        self._coerce = self._tensors.coerce
+        self._buffer = MetricBuffer(prepare=self._tensors.resolve)
         self._keeper = new_keeper(
             checked,
             hyperparameters,
@@ -108,6 +116,7 @@ class Run(RunArtifacts):
             rank=rank,
             clock=self._clock,
         )
+        self._tensors.run_label = str(self.run_id)
         self._rows = self._buffer.rows
         self._max_slots = FIELDS * max(BACKLOG_FLUSHES * checked["flush_rows"], 10_000)
         self._last_step: dict[str, int] = {}
@@ -125,11 +134,14 @@ class Run(RunArtifacts):
 
     # Hot path.
 
-    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+    def log_metric(self, name: str, value: SupportsFloat, step: int | None = None) -> None:
         """Log one point of metric *name*; *step* defaults to its last step + 1.
 
         NaN and infinities are stored as they are. Steps may repeat or go
         back; every point is kept. Costs a few appends: no I/O happens here.
+        *value* may also be an int, a numpy scalar or a 0-d torch tensor; a
+        tensor on an accelerator is read by the writer thread at the next
+        flush, so logging never waits for the device.
         """
         last_step = self._last_step
         try:
@@ -137,7 +149,7 @@ class Run(RunArtifacts):
         except (KeyError, TypeError):
             last = self._admit_name(name)
         if type(value) is not float:
-            value = coerce_value(name, value)
+            value = self._coerce(name, value)
         if step is None:
             step = last + 1
         elif type(step) is not int or step < 0 or step > MAX_STEP:
@@ -148,7 +160,7 @@ class Run(RunArtifacts):
         if len(rows) > self._max_slots:
             self._wait_for_writer()
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, SupportsFloat], step: int | None = None) -> None:
         """Log several metrics at one step (each name's own next step if omitted).
 
         All or nothing: if any name or value is bad, none is logged.
@@ -168,7 +180,7 @@ class Run(RunArtifacts):
                 except (KeyError, TypeError):
                     last = self._admit_name(name)
                 if type(value) is not float:
-                    value = coerce_value(name, value)
+                    value = self._coerce(name, value)
                 add((name, value, last + 1, now))
             last_step.update({name: last_step.get(name, -1) + 1 for name in metrics})
         else:
@@ -178,7 +190,7 @@ class Run(RunArtifacts):
                 if name not in last_step:
                     self._admit_name(name)
                 if type(value) is not float:
-                    value = coerce_value(name, value)
+                    value = self._coerce(name, value)
                 add((name, value, step, now))
             last_step.update(dict.fromkeys(metrics, step))
         rows = self._rows
@@ -223,8 +235,13 @@ class Run(RunArtifacts):
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
         latest = self._buffer.latest(name)
         if latest is not None:
-            return latest[1]
+            value = latest[1]
+            return value if type(value) is float else float(value)  # a tensor not yet read
         return self._keeper.stored_latest(name)
+
+    def _note_writer_error(self, error: BaseException) -> None:
+        """Writer thread: a logged value could not be stored (the writer logged why)."""
+        self._last_error = error
 
     # Lifecycle.
 
@@ -269,7 +286,8 @@ class Run(RunArtifacts):
             self._state = RunState.RUNNING
             self._writer.start()
             self._observers.start()
-            _signals.register(self)
+            if options["handle_sigterm"]:
+                _signals.register(self)
             open_runs.add(self)
         return self
 
