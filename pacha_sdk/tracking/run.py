@@ -234,10 +234,13 @@ class Run(RunArtifacts, RunUpdates):
     def get_metric(self, name: str) -> float | None:
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
         latest = self._buffer.latest(name)
-        if latest is not None:
-            value = latest[1]
-            return value if type(value) is float else float(value)  # a tensor not yet read
-        return self._keeper.stored_latest(name)
+        stored = self._keeper.stored_point(name)  # a resumed run's, from before
+        if stored is not None and (latest is None or stored[0] > latest[0]):
+            return stored[1]
+        if latest is None:
+            return None
+        value = latest[1]
+        return value if type(value) is float else float(value)  # a tensor not yet read
 
     def _note_writer_error(self, error: BaseException) -> None:
         """Writer thread: a logged value could not be stored (the writer logged why)."""
@@ -259,13 +262,14 @@ class Run(RunArtifacts, RunUpdates):
                 raise RunStateError(f"run {self.run_id} was already started")
             if self._attach:
                 self._keeper.attach_stored(keep_stored_hparams=not self._explicit_hparams)
+                self._last_step.update(self._keeper.next_steps())
             log_key = output_key(self._keeper) if options["capture_output"] else None
             with self._keeper.lock:
                 if not self._writes_rank_record:  # rank 0 records the job's context
                     capture_context(self._record, env_vars=options["env_vars"] or ())
                 if log_key is not None:
                     self._record.log_uri = f"{self.uri}/{log_key}"
-                self._record.start()
+                self._keeper.start()
                 self._keeper.write()
             self._observers = Observers(
                 run_id=str(self.run_id),
@@ -282,6 +286,7 @@ class Run(RunArtifacts, RunUpdates):
                 rank=self._rank,
                 heartbeat=self._heartbeat,
                 clock=self._clock,
+                writer_id=self._keeper.writer_id,
             )
             self._state = RunState.RUNNING
             self._writer.start()
