@@ -38,6 +38,7 @@ from pacha_sdk.storage.layout import (
     rank_from_record_key,
     rank_record_key,
     rank_records_prefix,
+    run_id_from_rank_record_key,
     run_id_from_record_key,
     run_record_key,
 )
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "READ_THREADS",
+    "has_rank_records",
     "has_run",
     "list_each",
     "list_keys",
@@ -59,6 +61,7 @@ __all__ = [
     "missing_runs",
     "parse_rank_record",
     "parse_run",
+    "ranked_run_ids",
     "read_objects",
     "read_rank_record",
     "read_run",
@@ -227,6 +230,12 @@ def missing_runs(backend: Backend, run_ids: Sequence[RunId]) -> list[RunId]:
     return [run_id for run_id, found in zip(run_ids, present) if not found]
 
 
+def has_rank_records(backend: Backend, run_id: RunId) -> bool:
+    """Whether a rank above 0 of the run stored its record (rank 0 may never have written)."""
+    keys = list_keys(backend, rank_records_prefix(run_id))
+    return any(rank_from_record_key(run_id, key) is not None for key in keys)
+
+
 def read_rank_record(backend: Backend, run_id: RunId, rank: int) -> RankRecord | None:
     """One rank's stored record, or ``None`` if it has none."""
     key = rank_record_key(run_id, rank)
@@ -295,6 +304,16 @@ def _listed_runs(backend: Backend) -> list[tuple[RunId, StoredObject]]:
 def stored_run_ids(backend: Backend) -> list[RunId]:
     """Ids of the runs with a ``run.json``, from one listing of ``runs/``."""
     return [run_id for run_id, _ in _listed_runs(backend)]
+
+
+def ranked_run_ids(backend: Backend) -> set[RunId]:
+    """Ids of the runs with a rank record, whether or not they have a ``run.json``.
+
+    A rank above 0 whose rank 0 never wrote ``run.json`` (it died first, or
+    has not started yet) still owns its points: readers and ``gc`` go by this.
+    """
+    found = map(run_id_from_rank_record_key, list_keys(backend, RUNS_DIR))
+    return {run_id for run_id in found if run_id is not None}
 
 
 def read_runs(

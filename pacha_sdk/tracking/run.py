@@ -128,6 +128,8 @@ class Run(RunArtifacts, RunUpdates):
         self._last_error: BaseException | None = None
         self._backpressure_noted = False
         self._finishing = False
+        if shared_id is not None and checked["run_id"] is None:
+            _ranks.take_env_run_id(shared_id)  # the next run of this process gets its own id
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status} at {self.uri}>"
