@@ -45,6 +45,8 @@ from pacha_sdk.storage.layout import (
 from pacha_sdk.storage.read_cache import records_cache
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pacha_sdk.backends import Backend
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "stored_run_ids",
     "write_record",
     "write_run",
+    "written_at",
 ]
 
 READ_THREADS = 16
@@ -189,6 +192,26 @@ def write_record(backend: Backend, key: str, data: bytes) -> None:
 def write_run(backend: Backend, record: ExperimentRun) -> None:
     """Replace the run's ``run.json`` with *record*."""
     write_record(backend, run_record_key(record.run_id), record_bytes(record))
+
+
+def written_at(key: str, data: bytes, where: str) -> datetime | None:
+    """When the record at *key* (a run's or a rank's) was written: its heartbeat.
+
+    Every write of a live run stamps a fresh heartbeat, the final one too;
+    a record without one (written by another tool) falls back to its
+    finish, then its start. ``None`` if *data* is not a valid record.
+    """
+    try:
+        record: ExperimentRun | RankRecord
+        if run_id_from_record_key(key) is not None:
+            record = parse_run(data, where)
+        elif run_id_from_rank_record_key(key) is not None:
+            record = parse_rank_record(data, where)
+        else:
+            return None
+    except InvalidRecordError:
+        return None
+    return record.heartbeat_at or record.finished_at or record.started_at
 
 
 # Reading one record.
