@@ -8,6 +8,8 @@ background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
 ranks above 0 keep their own record instead (see :mod:`pacha_sdk.tracking._ranks`).
+A forked child carries the run on with a writer of its own and never
+writes its record (see :mod:`pacha_sdk.tracking._fork`).
 
 Beside this module: the keywords and their checks (``_options``), what a run
 is built of (``_setup``), its read-only properties (``_view``), artifacts
@@ -45,6 +47,7 @@ from pacha_sdk.tracking._artifacts import RunArtifacts
 from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
+from pacha_sdk.tracking._fork import ChildWriter, running
 from pacha_sdk.tracking._hparams import build_hyperparameters
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
@@ -66,6 +69,11 @@ BACKLOG_FLUSHES = 4
 """Logging waits once this many ``flush_rows`` of points are buffered (backpressure)."""
 
 _time_ns = time.time_ns
+
+
+def _backlog_slots(flush_rows: int) -> int:
+    """Buffer slots past which logging waits for the writer (see :data:`BACKLOG_FLUSHES`)."""
+    return FIELDS * max(BACKLOG_FLUSHES * flush_rows, 10_000)
 
 
 class Run(RunArtifacts, RunUpdates):
@@ -118,7 +126,7 @@ class Run(RunArtifacts, RunUpdates):
         )
         self._tensors.run_label = str(self.run_id)
         self._rows = self._buffer.rows
-        self._max_slots = FIELDS * max(BACKLOG_FLUSHES * checked["flush_rows"], 10_000)
+        self._max_slots = _backlog_slots(checked["flush_rows"])
         self._last_step: dict[str, int] = {}
         self._state = RunState.PENDING
         self._lifecycle = threading.RLock()
@@ -128,6 +136,7 @@ class Run(RunArtifacts, RunUpdates):
         self._last_error: BaseException | None = None
         self._backpressure_noted = False
         self._finishing = False
+        self._child: ChildWriter | None = None
         if shared_id is not None and checked["run_id"] is None:
             _ranks.take_env_run_id(shared_id)  # the next run of this process gets its own id
 
@@ -221,6 +230,9 @@ class Run(RunArtifacts, RunUpdates):
         """
         writer = self._writer
         if writer is None:
+            if self._child is not None:  # a forked child's first point: its own writer
+                self._writer = self._child.start(self._buffer, finish=self.complete)
+                self._max_slots = _backlog_slots(self._options["flush_rows"])
             return
         if not self._backpressure_noted:
             self._backpressure_noted = True
@@ -296,7 +308,27 @@ class Run(RunArtifacts, RunUpdates):
             if options["handle_sigterm"]:
                 _signals.register(self)
             open_runs.add(self)
+            running.add(self)
         return self
+
+    def continue_in_fork_child(self) -> None:
+        """In a forked child, right after the fork: carry the run on without its parent's threads.
+
+        The parent's unwritten points stay the parent's to store; the child
+        starts its own writer at its first point and never writes the record.
+        """
+        self._lifecycle = threading.RLock()  # a parent thread may have held these at the fork
+        self._keeper.lock = threading.RLock()
+        self._finishing = False
+        self._buffer = self._buffer.for_fork_child()
+        self._rows = self._buffer.rows
+        self._writer = None
+        self._observers = None
+        self._child = ChildWriter(
+            self._options, backend=self._backend, run_id=self.run_id, rank=self._rank,
+            clock=self._clock,
+        )  # fmt: skip
+        self._max_slots = -1  # the hot path's size check starts the child's writer
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write every point logged so far; return whether all reached the store."""
@@ -329,10 +361,17 @@ class Run(RunArtifacts, RunUpdates):
         with self._lifecycle:
             if self._state is RunState.PENDING:
                 raise RunStateError(f"run {self.run_id} was never started")
-            if self._state is RunState.FINISHED or self._finishing:
-                return  # the first final status wins
+            finishing = self._state is RunState.FINISHED or self._finishing
             self._finishing = True
         close_timeout = self._options["close_timeout"]
+        if self._child is not None:  # a forked child: a SIGTERM mid-flush waits for the flush
+            if finishing:
+                self._child.wait_stopped(close_timeout + 1.0)
+            else:
+                self._finish_in_fork_child(close_timeout)
+            return
+        if finishing:
+            return  # the first final status wins
         deadline = self._clock.monotonic() + close_timeout
         writer, observers = self._writer, self._observers
         assert writer is not None
@@ -357,6 +396,17 @@ class Run(RunArtifacts, RunUpdates):
             )
         _signals.unregister(self)
         open_runs.discard(self)
+        running.discard(self)
+
+    def _finish_in_fork_child(self, close_timeout: float) -> None:
+        """End the run in a forked child: store its points; the record stays the parent's."""
+        assert self._child is not None
+        self._last_step = {}
+        self._state = RunState.FINISHED
+        self._child.stop(close_timeout)
+        _signals.unregister(self)
+        open_runs.discard(self)
+        running.discard(self)
 
     def _heartbeat(self) -> None:
         """Writer thread, every flush: rewrite ``run.json`` and upload the console log."""
