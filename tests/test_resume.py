@@ -121,9 +121,12 @@ def test_reaping_keeps_top_level_fields_a_newer_sdk_wrote(store: str) -> None:
     data["extra"]["heartbeat_at"] = "2000-01-01T00:00:00Z"  # its process died long ago
     run._keeper.heartbeat = lambda: None  # type: ignore[method-assign]  # and beats no more
     path.write_text(json.dumps(data))
-    (reaped,) = pacha.reap(uri=store)
-    assert reaped.status is pacha.RunStatus.FAILED
-    assert json.loads(path.read_text())["lineage_v2"] == [1, 2]
+    try:
+        (reaped,) = pacha.reap(uri=store)
+        assert reaped.status is pacha.RunStatus.FAILED
+        assert json.loads(path.read_text())["lineage_v2"] == [1, 2]
+    finally:
+        run.cancel()  # this process is the run's: end it
 
 
 def test_steps_continue_after_points_the_record_never_counted(store: str) -> None:

@@ -5,7 +5,7 @@ threads behind them: no writer, no sampler. Left as they are, the points
 the child logs would sit in a buffer nobody writes, and the child leaving
 the ``with`` block (or its ``atexit``) would rewrite the parent's
 ``run.json`` with its own, stale summary and status. Instead, right after
-the fork, each run of the child (:meth:`ForkChild.continue_in_fork_child`)
+the fork, each run of the child (:meth:`ForkedRun.continue_in_fork_child`)
 
 * forgets the parent's unwritten points (the parent's writer stores them),
   keeping their latest values for ``get_metric``;
@@ -27,40 +27,33 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from pacha_sdk.tracking import _signals
+from pacha_sdk.tracking._finish import open_runs
 from pacha_sdk.tracking._setup import new_writer, new_writer_id
+from pacha_sdk.tracking._view import RunState, RunView
 
 if TYPE_CHECKING:
     from pacha_sdk._clock import Clock
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
     from pacha_sdk.storage.buffer import MetricBuffer
+    from pacha_sdk.storage.parts import Rows
     from pacha_sdk.storage.writer import MetricWriter
+    from pacha_sdk.tracking._observers import Observers
     from pacha_sdk.tracking._options import RunOptions
 
-__all__ = ["ChildWriter", "ForkChild", "finish_when_main_ends", "running"]
+__all__ = ["ChildWriter", "ForkedRun", "finish_when_main_ends"]
 
 logger = logging.getLogger("pacha_sdk")
 
 
-class ForkChild(Protocol):
-    """What the fork hook acts on: a run that can carry on in a child process."""
-
-    def continue_in_fork_child(self) -> None:
-        """Detach from the parent's writer and record; called in the child, right after fork."""
-        ...
-
-
-running: weakref.WeakSet[ForkChild] = weakref.WeakSet()
-"""Runs started and not finished in this process: carried on in a forked child."""
-
-
 def _after_fork_in_child() -> None:
-    for run in list(running):
-        run.continue_in_fork_child()
+    for run in list(open_runs):
+        if isinstance(run, ForkedRun):
+            run.continue_in_fork_child()
 
 
 def finish_when_main_ends(finish: Callable[[], None], name: str) -> threading.Thread:
@@ -84,9 +77,18 @@ class ChildWriter:
     """The writer of a run in a forked child: its own part files, never a record write."""
 
     def __init__(
-        self, options: RunOptions, *, backend: Backend, run_id: RunId, rank: int, clock: Clock
+        self,
+        options: RunOptions,
+        *,
+        backend: Backend,
+        run_id: RunId,
+        rank: int,
+        clock: Clock,
+        max_slots: int,
     ) -> None:
         self.parent_pid = os.getppid()
+        self.max_slots = max_slots
+        """Buffer slots past which the child's logging waits for its writer."""
         self.writer: MetricWriter | None = None
         self._options = options
         self._backend = backend
@@ -149,6 +151,68 @@ class ChildWriter:
 
 def _no_record() -> None:
     """A child's heartbeat: the run's record belongs to the process that started it."""
+
+
+class ForkedRun(RunView):
+    """The part of :class:`~pacha_sdk.tracking.run.Run` that carries it on in a forked child."""
+
+    _options: RunOptions
+    _clock: Clock
+    _lifecycle: threading.RLock
+    _finishing: bool
+    _buffer: MetricBuffer
+    _rows: Rows
+    _writer: MetricWriter | None
+    _observers: Observers | None
+    _max_slots: int
+    _last_step: dict[str, int]
+    cancel: Callable[[], None]
+    finish_for: Callable[[BaseException | None], None]
+
+    def continue_in_fork_child(self) -> None:
+        """In a forked child, right after the fork: carry the run on without the parent's threads.
+
+        The parent's unwritten points stay the parent's to store; the child
+        starts its own writer at its first point and never writes the record.
+        """
+        self._lifecycle = threading.RLock()  # a parent thread may have held these at the fork
+        self._keeper.lock = threading.RLock()
+        self._finishing = False
+        self._buffer = self._buffer.for_fork_child()
+        self._rows = self._buffer.rows
+        self._writer = None
+        self._observers = None
+        self._child = ChildWriter(
+            self._options, backend=self._backend, run_id=self.run_id, rank=self._rank,
+            clock=self._clock, max_slots=self._max_slots,
+        )  # fmt: skip
+        self._max_slots = -1  # so the hot path's size check starts the child's writer
+
+    def _start_child_writer(self) -> None:
+        """The child's first point: start its writer, and stop checking at every point."""
+        assert self._child is not None
+        self._writer = self._child.start(self._buffer, finish=self._end_child)
+        self._max_slots = self._child.max_slots
+
+    def _end_child(self) -> None:
+        """Called when the child's main thread has ended: store what it logged."""
+        self.finish_for(None)
+
+    def _finish_in_fork_child(self, close_timeout: float, *, already: bool) -> None:
+        """End the run in a forked child: store its points; the record stays the parent's.
+
+        *already*: another thread is finishing it (a Pool's SIGTERM arriving
+        while the worker ends on its own): wait for that flush, do not cut it.
+        """
+        assert self._child is not None
+        if already:
+            self._child.wait_stopped(close_timeout + 1.0)
+            return
+        self._last_step = {}
+        self._state = RunState.FINISHED
+        self._child.stop(close_timeout)
+        _signals.unregister(self)
+        open_runs.discard(self)
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork

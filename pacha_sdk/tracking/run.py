@@ -47,7 +47,7 @@ from pacha_sdk.tracking._artifacts import RunArtifacts
 from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
-from pacha_sdk.tracking._fork import ChildWriter, running
+from pacha_sdk.tracking._fork import ChildWriter, ForkedRun
 from pacha_sdk.tracking._hparams import build_hyperparameters
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
@@ -71,12 +71,7 @@ BACKLOG_FLUSHES = 4
 _time_ns = time.time_ns
 
 
-def _backlog_slots(flush_rows: int) -> int:
-    """Buffer slots past which logging waits for the writer (see :data:`BACKLOG_FLUSHES`)."""
-    return FIELDS * max(BACKLOG_FLUSHES * flush_rows, 10_000)
-
-
-class Run(RunArtifacts, RunUpdates):
+class Run(RunArtifacts, RunUpdates, ForkedRun):
     """One training run: log metrics into it, and it records itself in the store.
 
     Use it as a context manager (``with pacha.run(...) as run:``) or drive it
@@ -126,7 +121,7 @@ class Run(RunArtifacts, RunUpdates):
         )
         self._tensors.run_label = str(self.run_id)
         self._rows = self._buffer.rows
-        self._max_slots = _backlog_slots(checked["flush_rows"])
+        self._max_slots = FIELDS * max(BACKLOG_FLUSHES * checked["flush_rows"], 10_000)
         self._last_step: dict[str, int] = {}
         self._state = RunState.PENDING
         self._lifecycle = threading.RLock()
@@ -231,8 +226,7 @@ class Run(RunArtifacts, RunUpdates):
         writer = self._writer
         if writer is None:
             if self._child is not None:  # a forked child's first point: its own writer
-                self._writer = self._child.start(self._buffer, finish=self.complete)
-                self._max_slots = _backlog_slots(self._options["flush_rows"])
+                self._start_child_writer()
             return
         if not self._backpressure_noted:
             self._backpressure_noted = True
@@ -308,27 +302,7 @@ class Run(RunArtifacts, RunUpdates):
             if options["handle_sigterm"]:
                 _signals.register(self)
             open_runs.add(self)
-            running.add(self)
         return self
-
-    def continue_in_fork_child(self) -> None:
-        """In a forked child, right after the fork: carry the run on without its parent's threads.
-
-        The parent's unwritten points stay the parent's to store; the child
-        starts its own writer at its first point and never writes the record.
-        """
-        self._lifecycle = threading.RLock()  # a parent thread may have held these at the fork
-        self._keeper.lock = threading.RLock()
-        self._finishing = False
-        self._buffer = self._buffer.for_fork_child()
-        self._rows = self._buffer.rows
-        self._writer = None
-        self._observers = None
-        self._child = ChildWriter(
-            self._options, backend=self._backend, run_id=self.run_id, rank=self._rank,
-            clock=self._clock,
-        )  # fmt: skip
-        self._max_slots = -1  # the hot path's size check starts the child's writer
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write every point logged so far; return whether all reached the store."""
@@ -364,11 +338,8 @@ class Run(RunArtifacts, RunUpdates):
             finishing = self._state is RunState.FINISHED or self._finishing
             self._finishing = True
         close_timeout = self._options["close_timeout"]
-        if self._child is not None:  # a forked child: a SIGTERM mid-flush waits for the flush
-            if finishing:
-                self._child.wait_stopped(close_timeout + 1.0)
-            else:
-                self._finish_in_fork_child(close_timeout)
+        if self._child is not None:
+            self._finish_in_fork_child(close_timeout, already=finishing)
             return
         if finishing:
             return  # the first final status wins
@@ -396,17 +367,6 @@ class Run(RunArtifacts, RunUpdates):
             )
         _signals.unregister(self)
         open_runs.discard(self)
-        running.discard(self)
-
-    def _finish_in_fork_child(self, close_timeout: float) -> None:
-        """End the run in a forked child: store its points; the record stays the parent's."""
-        assert self._child is not None
-        self._last_step = {}
-        self._state = RunState.FINISHED
-        self._child.stop(close_timeout)
-        _signals.unregister(self)
-        open_runs.discard(self)
-        running.discard(self)
 
     def _heartbeat(self) -> None:
         """Writer thread, every flush: rewrite ``run.json`` and upload the console log."""
