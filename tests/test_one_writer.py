@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 import pacha_sdk as pacha
+from tests.conftest import wait_until
 
 WAIT = 60.0
 
@@ -31,8 +32,10 @@ HOLDER = textwrap.dedent(
     import sys
     import pacha_sdk as pacha
 
-    store, run_id = sys.argv[1:3]
-    options = dict(uri=store, run_id=run_id or None, flush_interval=0.1, system_metrics=False)
+    store, run_id, interval = sys.argv[1:4]
+    options = dict(
+        uri=store, run_id=run_id or None, flush_interval=float(interval), system_metrics=False
+    )
     with pacha.run(**options) as run:
         for step in range(100):
             run.log_metric("loss", 1.0 / (step + 1), step)
@@ -60,9 +63,11 @@ ATTACHER = textwrap.dedent(
 )
 
 
-def _holder(store: str, run_id: str = "") -> tuple[subprocess.Popen[str], str]:
+def _holder(
+    store: str, run_id: str = "", flush_interval: float = 0.1
+) -> tuple[subprocess.Popen[str], str]:
     child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, store, run_id],
+        [sys.executable, "-c", HOLDER, store, run_id, str(flush_interval)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -114,27 +119,29 @@ def test_processes_sharing_pacha_run_id_without_ranks_one_writes_the_others_are_
     shared = str(uuid.uuid4())
     script = textwrap.dedent(
         """
-        import sys, time
+        import os, sys, time
         import pacha_sdk as pacha
 
-        store, go = sys.argv[1:3]
-        while not __import__("os").path.exists(go):
+        store, go, release = sys.argv[1:4]
+        while not os.path.exists(go):
             time.sleep(0.001)
         try:
             with pacha.run(uri=store, flush_interval=0.1, system_metrics=False) as run:
                 for step in range(50):
-                    run.log_metric("who", float(__import__("os").getpid()), step)
+                    run.log_metric("who", float(os.getpid()), step)
+                while not os.path.exists(release):  # hold the run until the others tried
+                    time.sleep(0.01)
         except pacha.RunInUseError as error:
             print(error, flush=True)
             sys.exit(4)
         print("wrote", flush=True)
         """
     )
-    go = tmp_path / "go"
+    go, release = tmp_path / "go", tmp_path / "release"
     env = {**os.environ, "PACHA_RUN_ID": shared}
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", script, store, str(go)],
+            [sys.executable, "-c", script, store, str(go), str(release)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -143,6 +150,8 @@ def test_processes_sharing_pacha_run_id_without_ranks_one_writes_the_others_are_
         for _ in range(4)
     ]
     go.touch()  # all four start their runs at about the same moment
+    wait_until(lambda: sum(child.poll() is not None for child in children) >= 3, timeout=WAIT)
+    release.touch()  # the one left holds the run: it ends now
     outputs = [child.communicate(timeout=WAIT)[0] for child in children]
     codes = sorted(child.returncode for child in children)
     assert codes == [0, 4, 4, 4], outputs
@@ -156,6 +165,25 @@ def test_processes_sharing_pacha_run_id_without_ranks_one_writes_the_others_are_
     assert record.summary == {"who": float(winner.pid)}
     table = pacha.read_metrics(shared, uri=store)
     assert set(table["value"].to_pylist()) == {float(winner.pid)}
+
+
+@pytest.mark.subprocess
+def test_a_live_process_on_this_machine_holds_its_run_even_when_its_heartbeat_is_late(
+    store: str,
+) -> None:
+    holder, run_id = _holder(store, flush_interval=60.0)  # beats once a minute
+    try:
+        path = Path(store, "runs", run_id, "run.json")
+        data = json.loads(path.read_text())
+        data["extra"]["heartbeat_at"] = "2000-01-01T00:00:00Z"  # as if its store were failing
+        path.write_text(json.dumps(data))
+        assert pacha.load_run(run_id, uri=store).is_stale
+        refused = _attach(store, run_id)
+        assert refused.returncode == 4, refused.stderr
+        assert f"being written by pid {holder.pid} on " in refused.stdout
+    finally:
+        _release(holder)
+    assert pacha.load_run(run_id, uri=store).summary == {"loss": 0.0}
 
 
 @pytest.mark.subprocess

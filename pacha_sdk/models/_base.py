@@ -179,6 +179,8 @@ class WriterMark(Model):
     """The writing process's id on its machine."""
     hostname: str | None = None
     """The machine the writing process runs on."""
+    process_started: float | None = None
+    """When that process started (seconds since the epoch): tells a reused pid apart."""
 
 
 class Beating(Protocol):

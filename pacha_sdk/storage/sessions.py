@@ -11,13 +11,15 @@ racing for the same number exactly one creates it; the others, and any
 process that finds the run held by a live writer, get :class:`RunInUseError`
 naming the holder, and write nothing.
 
-A holder is live while
+Who holds the run: the writer of the latest session, once it has written
+``run.json`` (``extra.writer``) and while that record is ``running``; before
+its first write, for at most :data:`CLAIM_GRACE` seconds. The holder is live
 
-* it claimed the run but has not written ``run.json`` yet, for at most
-  :data:`CLAIM_GRACE` seconds (its first write follows at once), or
-* ``run.json`` is its (``extra.writer``), ``running``, and its heartbeat is
-  not stale (3 flush intervals), unless the holder ran on this machine and
-  its process is gone (a run killed a moment ago resumes at once).
+* if it runs on this machine: while its process does (the pid, and the
+  process's start time against a reused pid); in this very process, while
+  the run holds the record (:func:`hold`, :func:`release`). A run killed a
+  moment ago resumes at once; one whose store is failing is still held;
+* on another machine: while its heartbeat is not stale (3 flush intervals).
 
 A run started without a ``run_id`` never claims: its id is new, nobody can
 race for it; a later resume sees its ``run.json`` and judges it the same way.
@@ -25,7 +27,6 @@ race for it; a later resume sees its ``run.json`` and judges it the same way.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from datetime import datetime
@@ -43,10 +44,13 @@ if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import ExperimentRun, RunId
 
-__all__ = ["CLAIM_GRACE", "Session", "claim_run", "writer_of"]
+__all__ = ["CLAIM_GRACE", "Session", "claim_run", "hold", "process_started", "release", "writer_of"]
 
 CLAIM_GRACE = 30.0
 """Seconds a claim without a ``run.json`` of its own yet still holds the run."""
+
+_held: set[str] = set()
+"""Writer ids whose run in this process holds its record now."""
 
 _REMEDY = (
     "give each process of a distributed job its rank (rank= or $RANK), "
@@ -118,21 +122,43 @@ def _read_session(backend: Backend, run_id: RunId, number: int) -> Session | Non
         return None  # not one pacha wrote: it holds nothing
 
 
+def hold(writer_id: str) -> None:
+    """Note that a run of this process writes its record under *writer_id*."""
+    _held.add(writer_id)
+
+
+def release(writer_id: str) -> None:
+    """Note that the run writing under *writer_id* has written its last record."""
+    _held.discard(writer_id)
+
+
+def process_started() -> float | None:
+    """When this process started (seconds since the epoch), for :class:`WriterMark`."""
+    import psutil  # at run start, where the hardware capture loads it too
+
+    try:
+        return float(psutil.Process().create_time())
+    except psutil.Error:
+        return None
+
+
 def _live_holder(stored: ExperimentRun | None, holder: Session | None, now: datetime) -> str | None:
     """Who holds the run now, described for the error; ``None`` if nobody does."""
     wrote = None if stored is None else writer_of(stored)
     if holder is not None and (wrote is None or wrote.id != holder.writer.id):
+        alive = _alive(holder.writer)
         young = (now - holder.claimed_at).total_seconds() <= CLAIM_GRACE
-        if young and not _gone(holder.writer):
+        if alive or (alive is None and young):
             return _describe(holder.writer, "claimed it and is starting")
-    if stored is None or stored.status is not RunStatus.RUNNING or stored.stale_at(now):
+    if stored is None or stored.status is not RunStatus.RUNNING:
+        return None
+    beat = f"last heartbeat {max(seconds_since_beat(stored, now), 0.0):.1f} s ago"
+    alive = None if wrote is None else _alive(wrote)
+    if alive is False or (alive is None and stored.stale_at(now)):
         return None
     if wrote is None:
-        return "another process (it beats, but does not say which)"
-    if _gone(wrote):
-        return None
-    beat = seconds_since_beat(stored, now)
-    return _describe(wrote, f"last heartbeat {max(beat, 0.0):.1f} s ago")
+        return f"another process ({beat}; it does not say which)"
+    return _describe(wrote, beat)
 
 
 def _describe(mark: WriterMark, state: str) -> str:
@@ -141,15 +167,21 @@ def _describe(mark: WriterMark, state: str) -> str:
     return f"{pid} ({state})"
 
 
-def _gone(mark: WriterMark) -> bool:
-    """Whether *mark*'s process ran on this machine and has exited."""
+def _alive(mark: WriterMark) -> bool | None:
+    """Whether *mark*'s process still writes: known on this machine, ``None`` elsewhere."""
     if mark.pid is None or mark.hostname != socket.gethostname():
-        return False
+        return None
     if mark.pid == os.getpid():
-        return False  # this process: another of its runs holds the id
-    with contextlib.suppress(PermissionError):  # someone else's process: it exists
-        try:
-            os.kill(mark.pid, 0)
-        except ProcessLookupError:
-            return True
-    return False
+        return mark.id in _held
+    import psutil
+
+    try:
+        process = psutil.Process(mark.pid)
+        started = process.create_time()
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # someone else's process: it exists
+        return True
+    return mark.process_started is None or abs(started - mark.process_started) < 1.0

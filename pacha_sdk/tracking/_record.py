@@ -34,7 +34,7 @@ from pacha_sdk.exceptions import InvalidRecordError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, WriterMark, format_timestamp
 from pacha_sdk.storage import records
 from pacha_sdk.storage.layout import rank_record_key, run_record_key
-from pacha_sdk.storage.sessions import claim_run, writer_of
+from pacha_sdk.storage.sessions import claim_run, hold, process_started, release, writer_of
 from pacha_sdk.tracking._resume import Carried
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class RecordKeeper:
         self._buffer = buffer
         self._clock = clock
         self._hostname = socket.gethostname()
+        self._process_started = process_started()
         self._carried = Carried()
         self._stored_start: datetime | None = None
 
@@ -125,6 +126,7 @@ class RecordKeeper:
 
     def start(self) -> None:
         """Mark the record running; a resumed one keeps the ``started_at`` it had."""
+        hold(self.writer_id)
         self.record.start()
         if self._stored_start is not None:
             self.record.started_at = self._stored_start
@@ -144,6 +146,7 @@ class RecordKeeper:
             parts=self._buffer.parts_settled,  # read before the points: never counts too many
             pid=os.getpid(),
             hostname=self._hostname,
+            process_started=self._process_started,
         )
 
     def summary(self) -> tuple[dict[str, float | None], dict[str, int]]:
@@ -200,6 +203,7 @@ class RecordKeeper:
 
         *deadline* is a reading of the keeper's clock (``clock.monotonic()``).
         """
+        release(self.writer_id)  # the run ends here: this process may attach it again
         attempt = 0
         with self.lock:
             while True:
