@@ -166,6 +166,8 @@ class ForkedRun(RunView):
     _observers: Observers | None
     _max_slots: int
     _last_step: dict[str, int]
+    _child: ChildWriter | None = None
+    """The child's writer once this process is a fork of the one that started the run."""
     cancel: Callable[[], None]
     finish_for: Callable[[BaseException | None], None]
 
@@ -190,7 +192,8 @@ class ForkedRun(RunView):
 
     def _start_child_writer(self) -> None:
         """The child's first point: start its writer, and stop checking at every point."""
-        assert self._child is not None
+        if self._child is None:
+            return  # not a forked child: the run has not started its writer yet
         self._writer = self._child.start(self._buffer, finish=self._end_child)
         self._max_slots = self._child.max_slots
 

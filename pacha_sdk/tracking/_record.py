@@ -135,9 +135,12 @@ class RecordKeeper:
         """The last stored step of each name: where automatic steps go on from."""
         return self._carried.next_steps()
 
-    def stored_point(self, name: str) -> tuple[int, float] | None:
-        """The ``(step, value)`` of *name* in the record this run attached to, if any."""
-        return self._carried.point(name)
+    def or_stored(self, name: str, latest: tuple[int, float] | None) -> tuple[int, float] | None:
+        """*latest* of *name*, or the attached record's point of it if that is at a higher step."""
+        stored = self._carried.point(name)
+        if stored is not None and (latest is None or stored[0] > latest[0]):
+            return stored
+        return latest
 
     def writer_mark(self) -> WriterMark:
         """This process's writer, and how many of its part files the summary counts now."""

@@ -8,8 +8,7 @@ background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
 ranks above 0 keep their own record instead (see :mod:`pacha_sdk.tracking._ranks`).
-A forked child carries the run on with a writer of its own and never
-writes its record (see :mod:`pacha_sdk.tracking._fork`).
+A forked child carries the run on with a writer of its own (``_fork``).
 
 Beside this module: the keywords and their checks (``_options``), what a run
 is built of (``_setup``), its read-only properties (``_view``), artifacts
@@ -47,7 +46,7 @@ from pacha_sdk.tracking._artifacts import RunArtifacts
 from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
-from pacha_sdk.tracking._fork import ChildWriter, ForkedRun
+from pacha_sdk.tracking._fork import ForkedRun
 from pacha_sdk.tracking._hparams import build_hyperparameters
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
@@ -131,7 +130,6 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         self._last_error: BaseException | None = None
         self._backpressure_noted = False
         self._finishing = False
-        self._child: ChildWriter | None = None
         if shared_id is not None and checked["run_id"] is None:
             _ranks.take_env_run_id(shared_id)  # the next run of this process gets its own id
 
@@ -225,8 +223,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         """
         writer = self._writer
         if writer is None:
-            if self._child is not None:  # a forked child's first point: its own writer
-                self._start_child_writer()
+            self._start_child_writer()  # in a forked child, at its first point
             return
         if not self._backpressure_noted:
             self._backpressure_noted = True
@@ -241,10 +238,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
 
     def get_metric(self, name: str) -> float | None:
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
-        latest = self._buffer.latest(name)
-        stored = self._keeper.stored_point(name)  # a resumed run's, from before
-        if stored is not None and (latest is None or stored[0] > latest[0]):
-            return stored[1]
+        latest = self._keeper.or_stored(name, self._buffer.latest(name))  # a resumed run's too
         if latest is None:
             return None
         value = latest[1]
