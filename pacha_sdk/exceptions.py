@@ -15,6 +15,7 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── ImportSourceError (ValueError)           an import source that is missing or not one
     ├── NoActiveRunError (RuntimeError)          module-level logging outside a run
     ├── RunStateError (RuntimeError)             e.g. logging to a finished run
+    │   └── RunInUseError                        another process writes this run's record
     ├── RunNotFoundError (LookupError)
     ├── AmbiguousRunIdError (LookupError)        a short id prefix matching several runs
     ├── MetricNotFoundError (LookupError)        a chart of a metric no run has
@@ -65,6 +66,7 @@ __all__ = [
     "MetricTypeError",
     "NoActiveRunError",
     "PachaError",
+    "RunInUseError",
     "RunNotFoundError",
     "RunStateError",
     "StoreError",
@@ -141,6 +143,19 @@ class NoActiveRunError(PachaError, RuntimeError):
 
 class RunStateError(PachaError, RuntimeError):
     """An operation that the run's current status does not allow."""
+
+
+class RunInUseError(RunStateError):
+    """Another live process writes this run's ``run.json``: a second writer would clobber it.
+
+    Raised when a run is started with the id of a run that another process
+    is writing (``run_id=`` or ``$PACHA_RUN_ID`` without ranks), before
+    anything is written.
+    """
+
+    def __init__(self, run_id: str, holder: str, remedy: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id} is being written by {holder}; {remedy}")
 
 
 class RunNotFoundError(PachaError, LookupError):

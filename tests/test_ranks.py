@@ -89,6 +89,67 @@ def test_run_id_defaults_to_pacha_run_id_for_the_outermost_run(
     assert pacha.load_run(shared, uri=store).status is pacha.RunStatus.COMPLETED
 
 
+def test_pacha_run_id_is_taken_by_the_first_run_of_a_sweep_only(
+    store: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shared = str(uuid.uuid4())
+    monkeypatch.setenv("PACHA_RUN_ID", shared)
+    ids = []
+    with caplog.at_level(logging.WARNING, logger="pacha_sdk"):
+        for learning_rate in (0.1, 0.01, 0.001):  # a sweep: one run per setting
+            with pacha.run(
+                {"learning_rate": learning_rate}, uri=store, system_metrics=False
+            ) as run:
+                run.log_metric("loss", learning_rate, 0)
+            ids.append(run.run_id)
+    assert ids[0] == shared
+    assert len(set(ids)) == 3
+    records = {r.run_id: r for r in pacha.list_runs(uri=store)}
+    assert sorted(records) == sorted(ids)
+    for run_id, learning_rate in zip(ids, (0.1, 0.01, 0.001)):
+        assert records[run_id].hyperparameters.learning_rate == learning_rate
+        assert records[run_id].summary == {"loss": learning_rate}
+        assert records[run_id].status is pacha.RunStatus.COMPLETED
+    warned = [r.getMessage() for r in caplog.records if "PACHA_RUN_ID" in r.getMessage()]
+    assert len(warned) == 1  # once, not once per run
+    assert f"$PACHA_RUN_ID={shared} was taken by this process's first run" in warned[0]
+
+
+def test_a_tracked_function_called_in_a_loop_records_one_run_per_call(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = str(uuid.uuid4())
+    monkeypatch.setenv("PACHA_RUN_ID", shared)
+
+    @pacha.track(uri=store, system_metrics=False)
+    def trial(seed: int) -> str:
+        pacha.log_metric("score", float(seed), step=0)
+        current = pacha.active_run()
+        assert current is not None
+        return str(current.run_id)
+
+    ids = [trial(seed) for seed in range(3)]
+    assert ids[0] == shared
+    assert len(set(ids)) == 3
+    assert pacha.read_metrics(shared, uri=store)["value"].to_pylist() == [0.0]
+
+
+def test_a_new_pacha_run_id_value_is_shared_again(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    monkeypatch.setenv("PACHA_RUN_ID", first)
+    with pacha.run(uri=store, system_metrics=False) as one:
+        pass
+    monkeypatch.setenv("PACHA_RUN_ID", second)  # a driver that hands each trial its id
+    with pacha.run(uri=store, system_metrics=False) as two:
+        pass
+    assert (one.run_id, two.run_id) == (first, second)
+    with pacha.run(uri=store, run_id=first, system_metrics=False) as again:  # explicit: attaches
+        pass
+    assert again.run_id == first
+
+
 def test_a_bad_pacha_run_id_is_named(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PACHA_RUN_ID", "job-42")
     with pytest.raises(pacha.InvalidRunIdError, match=r"\$PACHA_RUN_ID: run id 'job-42'"):
@@ -132,8 +193,29 @@ def test_a_rank_above_zero_writes_its_own_record_and_never_run_json(store: str) 
     assert not failed.is_stale
     assert not (root / "run.json").exists()
     assert pacha.list_runs(uri=store) == []  # ranks/*.json are not runs
-    with pytest.raises(pacha.RunNotFoundError):  # until rank 0 starts, the run is not readable
-        pacha.read_metrics(run.run_id, uri=store)
+    assert pacha.read_metrics(run.run_id, uri=store)["value"].to_pylist() == [0.5]
+
+
+def test_a_rank_whose_rank_zero_never_wrote_keeps_its_points(store: str) -> None:
+    with _shared_run(store, 2) as orphan:  # rank 0 died before it wrote run.json
+        for step in range(10):
+            orphan.log_metric("loss", float(step), step)
+    shared = orphan.run_id
+    assert not (Path(store) / "runs" / shared / "run.json").exists()
+    table = pacha.read_metrics(shared, uri=store)
+    assert sorted(table["step"].to_pylist()) == list(range(10))
+    assert set(table["rank"].to_pylist()) == {2}
+
+    report = pacha.gc(uri=store, delete=True)
+    assert report.parts == []
+    assert pacha.read_metrics(shared, uri=store).num_rows == 10
+    with pytest.raises(pacha.RunNotFoundError):
+        pacha.load_run(shared, uri=store)  # the run itself is still unknown
+
+    (Path(store) / "runs" / shared / "ranks" / "2.json").unlink()  # nothing names the run now
+    assert len(pacha.gc(uri=store, delete=True).parts) == 1
+    with pytest.raises(pacha.RunNotFoundError):
+        pacha.read_metrics(shared, uri=store)
 
 
 def test_rank_zero_and_ranks_in_one_process_share_the_run(store: str) -> None:

@@ -34,6 +34,7 @@ def _sync_each(
                 total.runs |= done.runs
                 total.parts += done.parts
                 total.records += done.records
+                total.kept_newer += done.kept_newer
             update(done_folders, len(folders))
     return total, failures
 
@@ -44,11 +45,12 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
     report, failures = _sync_each(folders, args, out)
     if args.json:
         summary = {"runs": sorted(report.runs), "parts": report.parts, "records": report.records}
-        out.json({**summary, "failed": failures})
+        out.json({**summary, "kept_newer": report.kept_newer, "failed": failures})
     else:
+        kept = f"; kept {report.kept_newer} newer stored record(s)" if report.kept_newer else ""
         out.print(
             f"synced {report.parts} part(s) and {report.records} record(s) "
-            f"of {len(report.runs)} run(s)"
+            f"of {len(report.runs)} run(s){kept}"
         )
     if failures:
         raise StoreError("; ".join(failures))

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     GetCoreSchemaHandler,
+    NonNegativeInt,
     PlainSerializer,
     SerializerFunctionWrapHandler,
     model_serializer,
@@ -34,6 +35,7 @@ __all__ = [
     "RunId",
     "RunStatus",
     "UtcDatetime",
+    "WriterMark",
     "as_utc",
     "format_timestamp",
     "missed_heartbeat",
@@ -154,8 +156,31 @@ class Model(BaseModel):
     def _omit_none(self, handler: SerializerFunctionWrapHandler) -> Any:
         data = handler(self)
         if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
+            kept = self.__pydantic_extra__ or {}  # unknown fields stay exactly as they were read
+            return {k: v for k, v in data.items() if v is not None or k in kept}
         return data
+
+
+class WriterMark(Model):
+    """Which process writes a record now, and how many of its part files the record counts.
+
+    Stored as ``extra.writer`` of ``run.json`` and ``writer`` of a rank record.
+    A resumed run reads only the part files of this writer the record has
+    not counted yet (``part-<id>-<seq>`` with ``seq >= parts``); another
+    process attaching the run id reads ``pid`` and ``hostname`` to say who
+    holds it.
+    """
+
+    id: str
+    """The writer id in the part files' names (``part-<id>-<seq>.parquet``)."""
+    parts: NonNegativeInt = 0
+    """The record's summary counts this writer's parts ``0 .. parts-1``."""
+    pid: int | None = None
+    """The writing process's id on its machine."""
+    hostname: str | None = None
+    """The machine the writing process runs on."""
+    process_started: float | None = None
+    """When that process started (seconds since the epoch): tells a reused pid apart."""
 
 
 class Beating(Protocol):

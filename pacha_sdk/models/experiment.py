@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from pydantic import Field, JsonValue, NonNegativeInt
+from pydantic import ConfigDict, Field, JsonValue, NonNegativeInt
 
 from pacha_sdk.models._base import (
     DEFAULT_FLUSH_INTERVAL,
@@ -67,7 +67,14 @@ class ExperimentRun(Model):
     The lifecycle methods mirror pacha's; :class:`pacha_sdk.Run` drives them
     and writes the record, and readers get one back from
     :func:`pacha_sdk.load_run` and :func:`pacha_sdk.list_runs`.
+
+    Top-level fields this version does not know (a newer SDK or pacha wrote
+    them) are kept as they are, in :attr:`model_extra`, and written back
+    whenever the record is rewritten (a resumed run, ``reap``): rewriting a
+    record never drops what someone else stored in it.
     """
+
+    model_config = ConfigDict(extra="allow")
 
     run_id: RunId = Field(default_factory=RunId.new)
     """Unique run identifier."""

@@ -12,6 +12,7 @@ from pacha_sdk.models._base import (
     RunId,
     RunStatus,
     UtcDatetime,
+    WriterMark,
     missed_heartbeat,
     utc_now,
 )
@@ -45,6 +46,10 @@ class RankRecord(Model):
     """This rank's flush interval: staleness is 3 of them without a heartbeat."""
     summary: dict[str, float | None] = Field(default_factory=dict)
     """Latest value of each metric this rank logged (non-finite ones as ``None``)."""
+    summary_steps: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    """The step of each :attr:`summary` value: a resumed rank's automatic steps go on from it."""
+    writer: WriterMark | None = None
+    """This rank's current writer and how many of its part files the summary counts."""
     hostname: str | None = None
     """The machine this rank ran on."""
     pid: int | None = None

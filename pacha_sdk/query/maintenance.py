@@ -8,7 +8,8 @@ implementation.
 * :func:`reap` marks ``running`` runs whose process died (stale heartbeat)
   as ``failed`` with the error message ``"heartbeat lost"``.
 * :func:`gc` finds artifact blobs no run refers to and metric part files
-  whose run has no ``run.json``; it deletes them only when asked.
+  whose run has neither a ``run.json`` nor a rank record; it deletes them
+  only when asked.
 * :func:`pending_spools` lists the spool folders :func:`pacha_sdk.storage.sync` would upload.
 """
 
@@ -38,6 +39,7 @@ from pacha_sdk.storage.layout import (
 from pacha_sdk.storage.records import (
     list_keys,
     list_run_records,
+    ranked_run_ids,
     read_run,
     read_runs,
     store_errors,
@@ -154,7 +156,7 @@ class GcReport:
     blobs: list[str] = field(default_factory=list)
     """Keys of artifact blobs no run's ``artifacts`` or ``extra.inputs`` mentions."""
     parts: list[str] = field(default_factory=list)
-    """Keys of metric part files whose run has no ``runs/<id>/run.json``."""
+    """Keys of metric part files whose run has no ``run.json`` and no rank record."""
     deleted: bool = False
     """Whether they were deleted (``False`` for a dry run)."""
 
@@ -205,7 +207,8 @@ def gc(
     * an artifact blob is unreferenced when no run lists its hash in
       ``artifacts`` (produced) or ``extra.inputs`` (used);
     * a metric part file is orphaned when its ``run_id=<id>`` folder belongs
-      to no run with a ``runs/<id>/run.json``.
+      to no run with a ``runs/<id>/run.json`` or a ``runs/<id>/ranks/<rank>.json``
+      (a rank whose rank 0 never wrote ``run.json`` keeps its points).
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, so a run that starts or logs an
@@ -221,7 +224,7 @@ def gc(
     records = read_runs(backend, run_ids, skip_invalid=False)
     report = GcReport(
         blobs=_unreferenced_blobs(backend, blob_keys, records),
-        parts=_orphan_parts(part_keys, set(run_ids)),
+        parts=_orphan_parts(part_keys, set(run_ids) | ranked_run_ids(backend)),
     )
     if delete:
         doomed = [*report.blobs, *report.parts]

@@ -168,7 +168,9 @@ def read_metrics(
         names: only these metric names (row groups pruned by their statistics).
 
     A run without points gives an empty table with the schema; an unknown
-    run id raises :class:`RunNotFoundError`. Within a part file rows are
+    run id raises :class:`RunNotFoundError`. A distributed run is known by
+    its ``run.json`` or by any rank's record, so the points of ranks whose
+    rank 0 never wrote ``run.json`` stay readable. Within a part file rows are
     clustered by name and sorted by step; sort the table for another order.
     The part files are found with one listing (per run, for a few runs) and
     fetched side by side: on an object store, many small requests at once.
@@ -179,7 +181,11 @@ def read_metrics(
     wanted = _names_list(names)
     ids = None if run_ids is None else _run_id_list(run_ids)
     if ids is not None:
-        missing = records.missing_runs(backend, ids)
+        missing = [
+            run_id
+            for run_id in records.missing_runs(backend, ids)
+            if not records.has_rank_records(backend, run_id)  # rank 0 may never have written
+        ]
         if missing:
             raise RunNotFoundError(str(missing[0]), backend.uri)
     for attempt in range(1, _LISTING_ATTEMPTS + 1):

@@ -63,6 +63,8 @@ class MetricBuffer:
         self._prepare = prepare
         self._in_flight: list[Rows] = []
         self._flushed_latest: Latest = {}
+        self.parts_settled = 0
+        """Part files 0 .. ``parts_settled - 1`` of the writer are merged into the latest points."""
 
     def take(self) -> Rows:
         """Remove and return every point logged so far (may be empty). Writer thread only.
@@ -80,12 +82,33 @@ class MetricBuffer:
         del self.rows[: len(taken)]
         return batch
 
-    def settle(self, batch: Rows, latest: Latest) -> None:
-        """Merge *batch*'s latest points (*latest*) and drop the batch. Writer thread only."""
+    def settle(self, batch: Rows, latest: Latest, *, part: int | None = None) -> None:
+        """Merge *batch*'s latest points (*latest*) and drop the batch. Writer thread only.
+
+        *part* is the sequence number of the part file the batch went into.
+        The latest points are merged before :attr:`parts_settled` moves, so
+        a reader that reads the count first never counts a part whose points
+        it does not see.
+        """
         merged = dict(self._flushed_latest)
         merge_latest(merged, latest)
         self._flushed_latest = merged
         self._in_flight = [b for b in self._in_flight if b is not batch]
+        if part is not None:
+            self.parts_settled = max(self.parts_settled, part + 1)
+
+    def for_fork_child(self) -> MetricBuffer:
+        """A buffer for a forked child process: none of these points, the same latest values.
+
+        The parent's writer stores every point logged before the fork, so
+        the child's writer must not store them again; they stay visible to
+        :meth:`latest` in the child (as a batch never written), and cost no
+        copy: the child shares the parent's memory until either writes it.
+        """
+        child = MetricBuffer()
+        child._in_flight = [*self._in_flight, self.rows]  # nothing in the child extends it
+        child._flushed_latest = dict(self._flushed_latest)
+        return child
 
     def latest(self, name: str) -> tuple[int, float] | None:
         """The ``(step, value)`` of *name*'s highest step (ties: logged last), or ``None``."""

@@ -6,6 +6,7 @@
     <root>/runs/<run_id>/output.log                             captured console output
     <root>/runs/<run_id>/ranks/<rank>.json                      RankRecord of a rank above 0
     <root>/runs/<run_id>/ranks/<rank>.log                       that rank's console output
+    <root>/runs/<run_id>/sessions/<n>.json                      who took over run.json, n-th time
     <root>/metrics/run_id=<run_id>/part-<writer>-<seq>.parquet  immutable, created once
     <root>/artifacts/<hash[0:2]>/<hash>                         content-addressed blobs
 
@@ -27,18 +28,24 @@ __all__ = [
     "RANKS_DIR",
     "RUNS_DIR",
     "RUN_RECORD",
+    "SESSIONS_DIR",
     "artifact_key",
     "hash_from_artifact_key",
     "metrics_prefix",
     "output_log_key",
     "part_key",
+    "part_writer_and_seq",
     "rank_from_record_key",
     "rank_log_key",
     "rank_record_key",
     "rank_records_prefix",
     "run_id_from_part_key",
+    "run_id_from_rank_record_key",
     "run_id_from_record_key",
     "run_record_key",
+    "session_from_key",
+    "session_key",
+    "sessions_prefix",
 ]
 
 RUNS_DIR = "runs"
@@ -48,9 +55,14 @@ RUN_RECORD = "run.json"
 OUTPUT_LOG = "output.log"
 """File name of a run's captured console output, beside its ``run.json``."""
 RANKS_DIR = "ranks"
+SESSIONS_DIR = "sessions"
+"""Folder of a run's sessions: one create-only file each time a process takes its run.json over."""
 
 _RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{re.escape(RUN_RECORD)}$")
 _PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
+_RANK_RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{RANKS_DIR}/(0|[1-9][0-9]*)\.json$")
+_PART_NAME = re.compile(r"^part-([^/]+)-([0-9]+)\.parquet$")
+_SESSION_NAME = re.compile(r"^(0|[1-9][0-9]*)\.json$")
 _ARTIFACT_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -110,6 +122,32 @@ def rank_from_record_key(run_id: RunId, key: str) -> int | None:
     return int(digits)
 
 
+def run_id_from_rank_record_key(key: str) -> RunId | None:
+    """The run id in a ``runs/<id>/ranks/<rank>.json`` key, or ``None`` for any other key."""
+    match = _RANK_RECORD_KEY.match(key)
+    return None if match is None else _run_id_or_none(match.group(1))
+
+
+# Sessions: who took a stored run's run.json over (resume, a shared id).
+
+
+def sessions_prefix(run_id: RunId) -> str:
+    """Folder of a run's session files."""
+    return f"{RUNS_DIR}/{run_id}/{SESSIONS_DIR}"
+
+
+def session_key(run_id: RunId, number: int) -> str:
+    """Key of the run's *number*-th session file (0, 1, 2...)."""
+    return f"{sessions_prefix(run_id)}/{number}.json"
+
+
+def session_from_key(run_id: RunId, key: str) -> int | None:
+    """The number of a ``runs/<id>/sessions/<n>.json`` key, or ``None`` for any other key."""
+    name = key.removeprefix(sessions_prefix(run_id) + "/")
+    match = _SESSION_NAME.match(name) if name != key else None
+    return None if match is None else int(match.group(1))
+
+
 # Metric part files.
 
 
@@ -121,6 +159,12 @@ def metrics_prefix(run_id: RunId) -> str:
 def part_key(run_id: RunId, writer: str, seq: int) -> str:
     """Key of one metric part file; *writer* is unique per writing process and run."""
     return f"{metrics_prefix(run_id)}/part-{writer}-{seq:06d}.parquet"
+
+
+def part_writer_and_seq(key: str) -> tuple[str, int] | None:
+    """The writer id and sequence number in a part file's key, or ``None`` if it is not one."""
+    match = _PART_NAME.match(key.rpartition("/")[2])
+    return None if match is None else (match.group(1), int(match.group(2)))
 
 
 def run_id_from_part_key(key: str) -> RunId | None:

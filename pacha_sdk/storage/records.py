@@ -38,16 +38,20 @@ from pacha_sdk.storage.layout import (
     rank_from_record_key,
     rank_record_key,
     rank_records_prefix,
+    run_id_from_rank_record_key,
     run_id_from_record_key,
     run_record_key,
 )
 from pacha_sdk.storage.read_cache import records_cache
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pacha_sdk.backends import Backend
 
 __all__ = [
     "READ_THREADS",
+    "has_rank_records",
     "has_run",
     "list_each",
     "list_keys",
@@ -59,6 +63,7 @@ __all__ = [
     "missing_runs",
     "parse_rank_record",
     "parse_run",
+    "ranked_run_ids",
     "read_objects",
     "read_rank_record",
     "read_run",
@@ -68,6 +73,7 @@ __all__ = [
     "stored_run_ids",
     "write_record",
     "write_run",
+    "written_at",
 ]
 
 READ_THREADS = 16
@@ -188,6 +194,26 @@ def write_run(backend: Backend, record: ExperimentRun) -> None:
     write_record(backend, run_record_key(record.run_id), record_bytes(record))
 
 
+def written_at(key: str, data: bytes, where: str) -> datetime | None:
+    """When the record at *key* (a run's or a rank's) was written: its heartbeat.
+
+    Every write of a live run stamps a fresh heartbeat, the final one too;
+    a record without one (written by another tool) falls back to its
+    finish, then its start. ``None`` if *data* is not a valid record.
+    """
+    try:
+        record: ExperimentRun | RankRecord
+        if run_id_from_record_key(key) is not None:
+            record = parse_run(data, where)
+        elif run_id_from_rank_record_key(key) is not None:
+            record = parse_rank_record(data, where)
+        else:
+            return None
+    except InvalidRecordError:
+        return None
+    return record.heartbeat_at or record.finished_at or record.started_at
+
+
 # Reading one record.
 
 
@@ -225,6 +251,12 @@ def missing_runs(backend: Backend, run_ids: Sequence[RunId]) -> list[RunId]:
     """Those of *run_ids* without a ``run.json``, asked side by side."""
     present = _parallel(lambda run_id: has_run(backend, run_id), run_ids)
     return [run_id for run_id, found in zip(run_ids, present) if not found]
+
+
+def has_rank_records(backend: Backend, run_id: RunId) -> bool:
+    """Whether a rank above 0 of the run stored its record (rank 0 may never have written)."""
+    keys = list_keys(backend, rank_records_prefix(run_id))
+    return any(rank_from_record_key(run_id, key) is not None for key in keys)
 
 
 def read_rank_record(backend: Backend, run_id: RunId, rank: int) -> RankRecord | None:
@@ -295,6 +327,16 @@ def _listed_runs(backend: Backend) -> list[tuple[RunId, StoredObject]]:
 def stored_run_ids(backend: Backend) -> list[RunId]:
     """Ids of the runs with a ``run.json``, from one listing of ``runs/``."""
     return [run_id for run_id, _ in _listed_runs(backend)]
+
+
+def ranked_run_ids(backend: Backend) -> set[RunId]:
+    """Ids of the runs with a rank record, whether or not they have a ``run.json``.
+
+    A rank above 0 whose rank 0 never wrote ``run.json`` (it died first, or
+    has not started yet) still owns its points: readers and ``gc`` go by this.
+    """
+    found = map(run_id_from_rank_record_key, list_keys(backend, RUNS_DIR))
+    return {run_id for run_id in found if run_id is not None}
 
 
 def read_runs(

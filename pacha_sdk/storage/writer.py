@@ -249,7 +249,7 @@ class MetricWriter(threading.Thread):
         self._pending.append(pending)
         if self._backend.write_ahead:
             self._spool_part(pending, keep_in_memory=True)
-        self._buffer.settle(batch, latest_points(part))
+        self._buffer.settle(batch, latest_points(part), part=self._seq - 1)
 
     def _spill(self) -> None:
         """Move every pending part to the local spool, oldest first, freeing memory."""

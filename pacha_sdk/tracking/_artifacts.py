@@ -41,9 +41,10 @@ class RunArtifacts(RunView):
         metrics, a store that fails here raises :class:`StoreError`: the
         artifact is not stored. In distributed training only rank 0, which
         owns the run's record, logs artifacts; other ranks get
-        :class:`RunStateError`.
+        :class:`RunStateError`, and so does a forked child process.
         """
         self._require_running("log_artifact")
+        self._require_record_owner("log artifacts")
         if self._writes_rank_record:
             raise RunStateError(
                 f"rank {self._rank} of run {self.run_id} cannot log artifacts: "
@@ -62,8 +63,10 @@ class RunArtifacts(RunView):
         The entry goes to ``extra.inputs`` (once per content hash); a bare hash
         records no name or type. In distributed training rank 0 records the
         run's inputs; on other ranks (which run the same code) this does nothing.
+        A forked child process gets :class:`RunStateError`.
         """
         self._require_running("use_artifact")
+        self._require_record_owner("record inputs")
         if self._writes_rank_record:
             return
         with self._keeper.lock:

@@ -1,10 +1,17 @@
 """Distributed training: the processes (ranks) of one job log into one run.
 
 Every rank calls ``pacha.run(...)`` with the same run id: passed as
-``run_id=`` or, for the outermost run of a process, read from
+``run_id=`` or, for the first outermost run of a process, read from
 ``$PACHA_RUN_ID`` (the launcher, or rank 0 before it spawns workers,
 generates a UUID and exports it). A rank is ``rank=``, else ``$RANK``
 (torchrun, accelerate), else ``$SLURM_PROCID``, else 0.
+
+Each value of ``$PACHA_RUN_ID`` is taken by one run per process: the first
+outermost one. A sweep of several ``pacha.run()`` calls in one process
+(or ``@pacha.track`` called in a loop) therefore records one run per call,
+not one merged run; the later runs get ids of their own, and a warning
+says so once. A process that sets a new value before its next run shares
+that one.
 
 * Rank 0 owns ``runs/<id>/run.json`` (status, summary, heartbeat) exactly as
   a single process does: the run is ``completed`` when rank 0 completes.
@@ -38,6 +45,7 @@ __all__ = [
     "WORLD_SIZE_VARIABLES",
     "resolve_rank",
     "resolve_run_id",
+    "take_env_run_id",
     "warn_unshared_rank",
     "world_size",
 ]
@@ -52,6 +60,9 @@ MAX_RANK = 2**31 - 1
 """The largest rank the int32 ``rank`` column holds."""
 
 _warned_unshared = False
+_env_ids_taken: set[RunId] = set()
+"""Values of ``$PACHA_RUN_ID`` a run of this process has taken (each is taken once)."""
+_warned_taken: set[RunId] = set()
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:
@@ -66,8 +77,10 @@ def resolve_run_id(
     """The run id to attach to: *run_id*, else ``$PACHA_RUN_ID`` for an outermost run.
 
     A nested run never reads the variable: it is a run of its own inside
-    the job's run. Raises :class:`InvalidRunIdError` (naming the variable
-    when it came from there) if the id is not a UUID.
+    the job's run; nor does an outermost run once an earlier run of this
+    process took the variable's value (:func:`take_env_run_id`). Raises
+    :class:`InvalidRunIdError` (naming the variable when it came from
+    there) if the id is not a UUID.
     """
     if run_id is not None:
         return RunId(run_id)
@@ -75,10 +88,31 @@ def resolve_run_id(
     if text is None:
         return None
     try:
-        return RunId(text)
+        shared = RunId(text)
     except InvalidRunIdError as error:
         error.args = (f"${PACHA_RUN_ID}: {error}",)
         raise
+    if shared in _env_ids_taken:
+        _warn_taken(shared)
+        return None
+    return shared
+
+
+def take_env_run_id(run_id: RunId) -> None:
+    """Note that a run of this process took *run_id* from ``$PACHA_RUN_ID``."""
+    _env_ids_taken.add(run_id)
+
+
+def _warn_taken(run_id: RunId) -> None:
+    if run_id in _warned_taken:
+        return
+    _warned_taken.add(run_id)
+    logger.warning(
+        "pacha: $%s=%s was taken by this process's first run; later runs get ids of their "
+        "own (pass run_id= to attach to it again)",
+        PACHA_RUN_ID,
+        run_id,
+    )
 
 
 def _check_rank(where: str, value: object, given: object) -> int:

@@ -6,6 +6,13 @@ latest values), whenever an artifact or input is added, and once more with
 the final status. One re-entrant lock orders those writes; after the final
 one, nothing else is written.
 
+Every record says which writer wrote it and how many of that writer's
+part files its summary counts (:class:`~pacha_sdk.models.WriterMark`, in
+``extra.writer``), and the step of each summary value (``summary_steps``):
+a resumed run goes on from there (:mod:`pacha_sdk.tracking._resume`), and a
+process that attaches a run another live process writes is refused
+(:mod:`pacha_sdk.storage.sessions`).
+
 A rank above 0 of a shared run (:mod:`pacha_sdk.tracking._ranks`) uses
 :class:`RankKeeper` instead: the same writes, at the same moments, of a
 :class:`~pacha_sdk.models.RankRecord` to ``runs/<id>/ranks/<rank>.json``;
@@ -16,7 +23,6 @@ through :mod:`pacha_sdk.storage.records`.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import threading
@@ -25,11 +31,15 @@ from typing import TYPE_CHECKING
 from pacha_sdk._clock import SYSTEM_CLOCK
 from pacha_sdk._version import __version__
 from pacha_sdk.exceptions import InvalidRecordError, StoreError
-from pacha_sdk.models import ExperimentRun, RankRecord, format_timestamp
+from pacha_sdk.models import ExperimentRun, RankRecord, WriterMark, format_timestamp
 from pacha_sdk.storage import records
 from pacha_sdk.storage.layout import rank_record_key, run_record_key
+from pacha_sdk.storage.sessions import claim_run, hold, process_started, release, writer_of
+from pacha_sdk.tracking._resume import Carried
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pacha_sdk._clock import Clock
     from pacha_sdk.backends import Backend
     from pacha_sdk.storage.buffer import MetricBuffer
@@ -44,7 +54,11 @@ HEARTBEAT_LOCK_SECONDS = 1.0
 
 
 class RecordKeeper:
-    """Holds one run's record and writes it to the store, on *clock*'s time."""
+    """Holds one run's record and writes it to the store, on *clock*'s time.
+
+    *writer_id* names the run's part files (``part-<writer_id>-<seq>``) and
+    *rank* is their ``rank`` column: what a resumed record reads back.
+    """
 
     def __init__(
         self,
@@ -53,16 +67,23 @@ class RecordKeeper:
         buffer: MetricBuffer,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        writer_id: str = "",
+        rank: int = 0,
     ) -> None:
         self.record = record
         self.lock = threading.RLock()
         """Held while the record changes or is written."""
         self.final_written = False
         self.last_error: BaseException | None = None
+        self.writer_id = writer_id
+        self.rank = rank
         self._backend = backend
         self._buffer = buffer
         self._clock = clock
-        self._base_summary: dict[str, float | None] = {}
+        self._hostname = socket.gethostname()
+        self._process_started = process_started()
+        self._carried = Carried()
+        self._stored_start: datetime | None = None
 
     @property
     def key(self) -> str:
@@ -70,38 +91,79 @@ class RecordKeeper:
         return run_record_key(self.record.run_id)
 
     def attach_stored(self, *, keep_stored_hparams: bool) -> None:
-        """Take over the stored record of this run id, if there is one (resume, other ranks)."""
+        """Take over the stored record of this run id, if there is one (resume, a shared id).
+
+        Claims the run first (:func:`~pacha_sdk.storage.sessions.claim_run`):
+        :class:`RunInUseError` if another live process writes its ``run.json``.
+        """
         stored = records.read_run(self._backend, self.record.run_id)
+        claim_run(self._backend, self.record.run_id, self.writer_mark(), stored)
         if stored is None:
             return
         mine = self.record
         stored.extra.update({k: v for k, v in mine.extra.items() if k != "parent_run_id"})
+        stored.extra.pop("traceback", None)  # the error of an earlier session
         if not keep_stored_hparams:
             stored.hyperparameters = mine.hyperparameters
         stored.recipe = mine.recipe or stored.recipe
         stored.finished_at = None
         stored.error_message = None
-        self._base_summary = dict(stored.summary)
+        self._carry(stored.summary, stored.extra.get("summary_steps"), writer_of(stored))
+        self._stored_start = stored.started_at
         self.record = stored
 
-    def stored_latest(self, name: str) -> float | None:
-        """The latest value of *name* in the record this run attached to, if any."""
-        if name not in self._base_summary:
-            return None
-        value = self._base_summary[name]
-        return math.nan if value is None else float(value)
+    def _carry(
+        self, summary: dict[str, float | None], steps: object, mark: WriterMark | None
+    ) -> None:
+        self._carried = Carried.from_store(
+            self._backend,
+            self.record.run_id,
+            summary=summary,
+            steps=steps,
+            mark=mark,
+            rank=self.rank,
+        )
 
-    def summary(self) -> dict[str, float | None]:
-        """Latest value of each flushed metric (non-finite ones as ``None``: strict JSON)."""
-        summary: dict[str, float | None] = dict(self._base_summary)
-        for name, (_, value) in self._buffer.flushed_latest().items():
-            summary[name] = value if math.isfinite(value) else None
-        return summary
+    def start(self) -> None:
+        """Mark the record running; a resumed one keeps the ``started_at`` it had."""
+        hold(self.writer_id)
+        self.record.start()
+        if self._stored_start is not None:
+            self.record.started_at = self._stored_start
+
+    def next_steps(self) -> dict[str, int]:
+        """The last stored step of each name: where automatic steps go on from."""
+        return self._carried.next_steps()
+
+    def or_stored(self, name: str, latest: tuple[int, float] | None) -> tuple[int, float] | None:
+        """*latest* of *name*, or the attached record's point of it if that is at a higher step."""
+        stored = self._carried.point(name)
+        if stored is not None and (latest is None or stored[0] > latest[0]):
+            return stored
+        return latest
+
+    def writer_mark(self) -> WriterMark:
+        """This process's writer, and how many of its part files the summary counts now."""
+        return WriterMark(
+            id=self.writer_id,
+            parts=self._buffer.parts_settled,  # read before the points: never counts too many
+            pid=os.getpid(),
+            hostname=self._hostname,
+            process_started=self._process_started,
+        )
+
+    def summary(self) -> tuple[dict[str, float | None], dict[str, int]]:
+        """Latest value of each metric (non-finite as ``None``: strict JSON), and its step."""
+        return self._carried.merge(self._buffer.flushed_latest())
 
     def snapshot(self) -> ExperimentRun:
-        """A copy of the record with ``extra.summary`` filled from the flushed points."""
+        """A copy of the record with ``extra.summary`` and its steps filled from the points."""
         record = self.record.model_copy(deep=True)
-        record.extra["summary"] = dict(self.summary())
+        mark = self.writer_mark()
+        summary, steps = self.summary()
+        record.extra["summary"] = dict(summary)
+        record.extra["summary_steps"] = dict(steps)
+        record.extra["writer"] = mark.model_dump(mode="json")
         return record
 
     def to_json(self) -> bytes:
@@ -144,6 +206,7 @@ class RecordKeeper:
 
         *deadline* is a reading of the keeper's clock (``clock.monotonic()``).
         """
+        release(self.writer_id)  # the run ends here: this process may attach it again
         attempt = 0
         with self.lock:
             while True:
@@ -176,11 +239,10 @@ class RankKeeper(RecordKeeper):
         rank: int,
         world_size: int | None,
         clock: Clock = SYSTEM_CLOCK,
+        writer_id: str = "",
     ) -> None:
-        super().__init__(record, backend, buffer, clock=clock)
-        self.rank = rank
+        super().__init__(record, backend, buffer, clock=clock, writer_id=writer_id, rank=rank)
         self._world_size = world_size
-        self._hostname = socket.gethostname()
 
     @property
     def key(self) -> str:
@@ -195,12 +257,16 @@ class RankKeeper(RecordKeeper):
             logger.warning("pacha: %s; rank %d starts a new record", error, self.rank)
             return
         if stored is not None:
-            self._base_summary = dict(stored.summary)
+            steps = stored.summary_steps if "summary_steps" in stored.model_fields_set else None
+            self._carry(stored.summary, steps, stored.writer)
+            self._stored_start = stored.started_at
 
     def to_json(self) -> bytes:
         """The rank record as JSON bytes, with a fresh heartbeat."""
         beat = self._clock.now()
         run = self.record
+        mark = self.writer_mark()
+        summary, steps = self.summary()
         trace = run.extra.get("traceback")
         rank_record = RankRecord(
             run_id=run.run_id,
@@ -212,7 +278,9 @@ class RankKeeper(RecordKeeper):
             finished_at=run.finished_at,
             heartbeat_at=beat,
             flush_interval=run.flush_interval,
-            summary=self.summary(),
+            summary=summary,
+            summary_steps=steps,
+            writer=mark,
             hostname=self._hostname,
             pid=os.getpid(),
             world_size=self._world_size,

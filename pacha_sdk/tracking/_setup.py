@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pacha_sdk.storage.buffer import MetricBuffer
     from pacha_sdk.tracking._options import RunOptions
 
-__all__ = ["new_keeper", "new_writer", "output_key", "retry_policy"]
+__all__ = ["new_keeper", "new_writer", "new_writer_id", "output_key", "retry_policy"]
 
 
 def new_keeper(
@@ -65,9 +65,23 @@ def new_keeper(
         hyperparameters=hyperparameters,
         extra=extra,
     )
+    writer_id = new_writer_id()
     if shared_id is not None and rank > 0:
-        return RankKeeper(record, backend, buffer, rank=rank, world_size=world_size, clock=clock)
-    return RecordKeeper(record, backend, buffer, clock=clock)
+        return RankKeeper(
+            record,
+            backend,
+            buffer,
+            rank=rank,
+            world_size=world_size,
+            clock=clock,
+            writer_id=writer_id,
+        )
+    return RecordKeeper(record, backend, buffer, clock=clock, writer_id=writer_id, rank=rank)
+
+
+def new_writer_id() -> str:
+    """A writer id: unique per writing process and run, it names the part files."""
+    return secrets.token_hex(8)
 
 
 def retry_policy(flush_interval: float) -> RetryPolicy:
@@ -84,9 +98,9 @@ def new_writer(
     rank: int,
     heartbeat: Callable[[], None],
     clock: Clock,
+    writer_id: str,
 ) -> MetricWriter:
     """The run's writer (not started), with a spool folder of its own under ``spool_dir``."""
-    writer_id = secrets.token_hex(8)
     spool = Spool(
         os.fspath(options["spool_dir"] or default_spool_root()),
         uri=backend.uri,

@@ -15,6 +15,7 @@ from pacha_sdk.exceptions import RunStateError
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import ExperimentRun, Hyperparameters, RunId, RunStatus
+    from pacha_sdk.tracking._fork import ChildWriter
     from pacha_sdk.tracking._record import RecordKeeper
 
 __all__ = ["RunState", "RunView"]
@@ -37,6 +38,7 @@ class RunView:
     _writes_rank_record: bool
     _state: RunState
     _last_error: BaseException | None
+    _child: ChildWriter | None
 
     @property
     def _record(self) -> ExperimentRun:
@@ -104,3 +106,11 @@ class RunView:
     def _require_running(self, what: str) -> None:
         if self._state is not RunState.RUNNING:
             raise RunStateError(f"run {self.run_id} is not running: cannot {what}")
+
+    def _require_record_owner(self, what: str) -> None:
+        """Refuse in a forked child: the run's record is its parent's to write."""
+        if self._child is not None:
+            raise RunStateError(
+                f"cannot {what} in run {self.run_id} from a forked child process: the "
+                f"process that started the run (pid {self._child.parent_pid}) records it"
+            )

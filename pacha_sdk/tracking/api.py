@@ -53,8 +53,12 @@ def run(
         tags: a ``{name: value}`` mapping, or a list of names.
         recipe: the :class:`RecipeReference` the run follows.
         run_id: attach to this run id (resume, or another rank of one job);
-            default ``$PACHA_RUN_ID`` for a run not nested in another, so
-            every rank of a torchrun or SLURM job logs into one run.
+            default ``$PACHA_RUN_ID`` for the first run of a process not
+            nested in another, so every rank of a torchrun or SLURM job logs
+            into one run (and a sweep's later runs get ids of their own). A
+            resumed run keeps its ``started_at`` and summary, and its automatic
+            steps go on after the stored ones. :class:`RunInUseError` if
+            another live process writes that run's ``run.json``.
         flush_interval: seconds between flushes (default 5): the most points
             a killed process can lose, and the heartbeat period.
         flush_rows: buffered points that trigger an early flush (default 100,000).

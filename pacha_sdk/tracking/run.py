@@ -8,6 +8,7 @@ background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
 ranks above 0 keep their own record instead (see :mod:`pacha_sdk.tracking._ranks`).
+A forked child carries the run on with a writer of its own (``_fork``).
 
 Beside this module: the keywords and their checks (``_options``), what a run
 is built of (``_setup``), its read-only properties (``_view``), artifacts
@@ -45,6 +46,7 @@ from pacha_sdk.tracking._artifacts import RunArtifacts
 from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
+from pacha_sdk.tracking._fork import ForkedRun
 from pacha_sdk.tracking._hparams import build_hyperparameters
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
@@ -68,7 +70,7 @@ BACKLOG_FLUSHES = 4
 _time_ns = time.time_ns
 
 
-class Run(RunArtifacts, RunUpdates):
+class Run(RunArtifacts, RunUpdates, ForkedRun):
     """One training run: log metrics into it, and it records itself in the store.
 
     Use it as a context manager (``with pacha.run(...) as run:``) or drive it
@@ -128,6 +130,8 @@ class Run(RunArtifacts, RunUpdates):
         self._last_error: BaseException | None = None
         self._backpressure_noted = False
         self._finishing = False
+        if shared_id is not None and checked["run_id"] is None:
+            _ranks.take_env_run_id(shared_id)  # the next run of this process gets its own id
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status} at {self.uri}>"
@@ -219,6 +223,7 @@ class Run(RunArtifacts, RunUpdates):
         """
         writer = self._writer
         if writer is None:
+            self._start_child_writer()  # in a forked child, at its first point
             return
         if not self._backpressure_noted:
             self._backpressure_noted = True
@@ -233,11 +238,11 @@ class Run(RunArtifacts, RunUpdates):
 
     def get_metric(self, name: str) -> float | None:
         """The latest value of *name* by step (on a tie, the last logged), or ``None``."""
-        latest = self._buffer.latest(name)
-        if latest is not None:
-            value = latest[1]
-            return value if type(value) is float else float(value)  # a tensor not yet read
-        return self._keeper.stored_latest(name)
+        latest = self._keeper.or_stored(name, self._buffer.latest(name))  # a resumed run's too
+        if latest is None:
+            return None
+        value = latest[1]
+        return value if type(value) is float else float(value)  # a tensor not yet read
 
     def _note_writer_error(self, error: BaseException) -> None:
         """Writer thread: a logged value could not be stored (the writer logged why)."""
@@ -259,13 +264,14 @@ class Run(RunArtifacts, RunUpdates):
                 raise RunStateError(f"run {self.run_id} was already started")
             if self._attach:
                 self._keeper.attach_stored(keep_stored_hparams=not self._explicit_hparams)
+                self._last_step.update(self._keeper.next_steps())
             log_key = output_key(self._keeper) if options["capture_output"] else None
             with self._keeper.lock:
                 if not self._writes_rank_record:  # rank 0 records the job's context
                     capture_context(self._record, env_vars=options["env_vars"] or ())
                 if log_key is not None:
                     self._record.log_uri = f"{self.uri}/{log_key}"
-                self._record.start()
+                self._keeper.start()
                 self._keeper.write()
             self._observers = Observers(
                 run_id=str(self.run_id),
@@ -282,6 +288,7 @@ class Run(RunArtifacts, RunUpdates):
                 rank=self._rank,
                 heartbeat=self._heartbeat,
                 clock=self._clock,
+                writer_id=self._keeper.writer_id,
             )
             self._state = RunState.RUNNING
             self._writer.start()
@@ -322,10 +329,14 @@ class Run(RunArtifacts, RunUpdates):
         with self._lifecycle:
             if self._state is RunState.PENDING:
                 raise RunStateError(f"run {self.run_id} was never started")
-            if self._state is RunState.FINISHED or self._finishing:
-                return  # the first final status wins
+            finishing = self._state is RunState.FINISHED or self._finishing
             self._finishing = True
         close_timeout = self._options["close_timeout"]
+        if self._child is not None:
+            self._finish_in_fork_child(close_timeout, already=finishing)
+            return
+        if finishing:
+            return  # the first final status wins
         deadline = self._clock.monotonic() + close_timeout
         writer, observers = self._writer, self._observers
         assert writer is not None

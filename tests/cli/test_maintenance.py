@@ -164,7 +164,13 @@ def test_sync_uploads_the_spool(cli: Cli, fresh_store: Store, tmp_path: Path) ->
     other.put("metrics/x/part.parquet", b"not for this store")
 
     result = cli.ok("sync", str(spool_root), "--uri", uri, "--json")
-    assert result.json() == {"runs": [run_id], "parts": 1, "records": 0, "failed": []}
+    assert result.json() == {
+        "runs": [run_id],
+        "parts": 1,
+        "records": 0,
+        "kept_newer": 0,
+        "failed": [],
+    }
     assert backend.exists(part)
     assert pacha.read_metrics(run_id, uri=uri).num_rows == 40
     assert not Path(spool.path).exists()
@@ -176,4 +182,10 @@ def test_sync_uploads_the_spool(cli: Cli, fresh_store: Store, tmp_path: Path) ->
 
 def test_sync_of_an_empty_spool(cli: Cli, tmp_path: Path) -> None:
     result = cli.ok("sync", str(tmp_path / "nothing"), "--json")
-    assert json.loads(result.out) == {"runs": [], "parts": 0, "records": 0, "failed": []}
+    assert json.loads(result.out) == {
+        "runs": [],
+        "parts": 0,
+        "records": 0,
+        "kept_newer": 0,
+        "failed": [],
+    }

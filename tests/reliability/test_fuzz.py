@@ -97,10 +97,6 @@ def test_a_long_artifact_name_downloads_under_its_hash(store: str, tmp_path: Pat
     assert pacha.download_artifact(ref, tmp_path, uri=store).name == ref.content_hash
 
 
-@pytest.mark.xfail(
-    reason="attaching to a run.json from a newer SDK drops its unknown top-level fields",
-    strict=True,
-)
 def test_attaching_keeps_fields_a_newer_sdk_wrote(store: str) -> None:
     with pacha.run(uri=store, system_metrics=False) as run:
         pass
