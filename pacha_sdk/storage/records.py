@@ -2,8 +2,9 @@
 
 ``runs/<id>/run.json`` (:class:`~pacha_sdk.models.ExperimentRun`) and
 ``runs/<id>/ranks/<rank>.json`` (:class:`~pacha_sdk.models.RankRecord`) are
-read and written here and nowhere else: the record keeper of a live run,
-the read API, store upkeep and ``sync`` all go through these functions.
+read and written here and nowhere else (edits beside them in
+:mod:`~pacha_sdk.storage.annotated`): the record keeper of a live run, the
+read API, store upkeep and ``sync`` all go through these functions.
 
 :func:`read_run`, :func:`read_runs` and :func:`stored_run_ids` give
 ``run.json`` as its writer wrote it, for code that rewrites it (the live
