@@ -180,5 +180,13 @@ class Backend(abc.ABC):
         """
         self.write_new(key, source.read())
 
+    def remove_empty_folders(self, prefix: str) -> None:  # noqa: B027 - optional hook
+        """Remove the folders left empty under (and at) the folder *prefix*, if the store has any.
+
+        Object stores have no folders, so this default does nothing; a local
+        folder removes them, so that a deleted run leaves no empty folder
+        behind. A folder that is not empty, or is gone, is left as it is.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release connections held by the backend."""

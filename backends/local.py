@@ -166,6 +166,13 @@ class LocalBackend(Backend):
         """Remove the file at *key*; raise :class:`FileNotFoundError` if absent."""
         os.unlink(self._path(key))
 
+    def remove_empty_folders(self, prefix: str) -> None:
+        """Remove the empty folders under (and at) the folder *prefix*, deepest first."""
+        top = self._path(prefix.removesuffix("/"))
+        for folder, _dirs, _files in os.walk(top, topdown=False):  # errors: nothing to remove
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)  # fails, as wanted, while a file (even a temp file) is in it
+
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """Return pyarrow's local filesystem and the root folder's path."""
         import pyarrow.fs

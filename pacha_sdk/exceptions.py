@@ -10,6 +10,7 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── InvalidRunIdError (ValueError)           not a UUID
     ├── UnsafeNameError (ValueError)             a name that would escape the root
     ├── InvalidRecordError (ValueError)          a stored run.json that cannot be read
+    ├── InvalidAnnotationError (ValueError)      a tag or note that cannot be stored (too long)
     ├── ArtifactCorruptedError (ValueError)      a blob whose content does not match its hash
     ├── UnknownSchemeError (ValueError)          no backend for a URI scheme
     ├── ImportSourceError (ValueError)           an import source that is missing or not one
@@ -17,6 +18,7 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── RunStateError (RuntimeError)             e.g. logging to a finished run
     │   └── RunInUseError                        another process writes this run's record
     ├── RunNotFoundError (LookupError)
+    │   └── RunDeletedError                      the run is in the trash (restore it first)
     ├── AmbiguousRunIdError (LookupError)        a short id prefix matching several runs
     ├── MetricNotFoundError (LookupError)        a chart of a metric no run has
     ├── ArtifactNotFoundError (LookupError)      no blob with this hash in the store
@@ -58,6 +60,7 @@ __all__ = [
     "BucketNotFoundError",
     "ExtraNotInstalledError",
     "ImportSourceError",
+    "InvalidAnnotationError",
     "InvalidHyperparameterError",
     "InvalidMetricError",
     "InvalidRecordError",
@@ -66,6 +69,7 @@ __all__ = [
     "MetricTypeError",
     "NoActiveRunError",
     "PachaError",
+    "RunDeletedError",
     "RunInUseError",
     "RunNotFoundError",
     "RunStateError",
@@ -124,11 +128,19 @@ class UnsafeNameError(PachaError, ValueError):
 
 
 class InvalidRecordError(PachaError, ValueError):
-    """A stored ``run.json`` that is not a valid ``ExperimentRun``."""
+    """A stored record (``run.json``, a rank record, an annotation) that cannot be read."""
 
-    def __init__(self, location: str, problem: str) -> None:
+    def __init__(self, location: str, problem: str, *, kind: str = "run record") -> None:
         self.location = location
-        super().__init__(f"{location} is not a valid run record: {problem}")
+        super().__init__(f"{location} is not a valid {kind}: {problem}")
+
+
+class InvalidAnnotationError(PachaError, ValueError):
+    """An edit of a run (a tag, a note, a name) that cannot be stored: empty, too long, binary."""
+
+    def __init__(self, what: str, value: object, problem: str) -> None:
+        self.value = value
+        super().__init__(f"{what} {_show(value)}: {problem}")
 
 
 class NoActiveRunError(PachaError, RuntimeError):
@@ -165,6 +177,19 @@ class RunNotFoundError(PachaError, LookupError):
         self.run_id = run_id
         self.root = root
         super().__init__(f"no run {run_id} under {root}")
+
+
+class RunDeletedError(RunNotFoundError):
+    """The run was deleted: it is in the trash, where :func:`pacha_sdk.restore_run` finds it."""
+
+    def __init__(self, run_id: str, root: str) -> None:
+        self.run_id = run_id
+        self.root = root
+        Exception.__init__(
+            self,
+            f"run {run_id} under {root} is in the trash: restore it first "
+            f"(pacha.restore_run, or pacha runs restore {run_id[:8]})",
+        )
 
 
 class AmbiguousRunIdError(PachaError, LookupError):

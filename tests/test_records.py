@@ -12,7 +12,7 @@ import pacha_sdk as pacha
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.exceptions import StorePermissionError
 from pacha_sdk.models import ExperimentRun, RankRecord, RunId, RunStatus
-from pacha_sdk.storage import records
+from pacha_sdk.storage import annotated, records
 from pacha_sdk.storage.layout import rank_record_key, run_record_key
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ def test_a_written_run_reads_back_as_it_was(store: str) -> None:
     record = ExperimentRun(run_id=RUN_ID, status=RunStatus.RUNNING, extra={"name": "bert-0"})
     records.write_run(backend, record)
     assert records.read_run(backend, RUN_ID) == record
-    assert records.load_run(backend, RUN_ID) == record
+    assert annotated.load_run(backend, RUN_ID) == record
     assert records.has_run(backend, RUN_ID)
     assert pacha.load_run(RUN_ID, uri=store) == record  # the public read sees the same bytes
     assert backend.read_bytes(run_record_key(RUN_ID)) == records.record_bytes(record)
@@ -45,7 +45,7 @@ def test_a_missing_run_is_none_or_run_not_found_naming_the_store(store: str) -> 
     assert records.read_run(backend, RUN_ID) is None
     assert not records.has_run(backend, RUN_ID)
     with pytest.raises(pacha.RunNotFoundError, match=f"no run {RUN_ID} under {backend.uri}"):
-        records.load_run(backend, RUN_ID)
+        annotated.load_run(backend, RUN_ID)
 
 
 def test_a_store_error_on_write_names_the_action_the_key_and_the_store(store: str) -> None:
@@ -59,7 +59,7 @@ def test_a_store_error_on_write_names_the_action_the_key_and_the_store(store: st
     assert str(raised.value).startswith(f"could not write {key} in {backend.uri}: ")
     assert isinstance(raised.value.__cause__, OSError)
     assert not isinstance(raised.value.__cause__, pacha.StoreError)
-    assert records.load_run(backend, kept).name == "kept"  # nothing stored is lost
+    assert annotated.load_run(backend, kept).name == "kept"  # nothing stored is lost
 
 
 def test_a_store_error_on_read_is_a_store_error_not_a_missing_run(store: str) -> None:
@@ -112,11 +112,11 @@ def test_a_listing_skips_a_bad_record_with_a_warning_and_keeps_the_rest(store: s
     good = {stored_run(backend, f"run-{i}") for i in range(40)}  # more than READ_THREADS
     backend.write_new(run_record_key(RUN_ID), b"not json")
     with pytest.warns(UserWarning, match=f"pacha: skipping run {RUN_ID}: .*{RUN_ID}/run.json"):
-        listed = records.list_run_records(backend)
+        listed = annotated.list_run_records(backend)
     assert {record.run_id for record in listed} == good
     assert [r.run_id for r in listed] == sorted(good)  # in listing order, though read in parallel
     with pytest.raises(pacha.InvalidRecordError, match=str(RUN_ID)):
-        records.list_run_records(backend, skip_invalid=False)
+        annotated.list_run_records(backend, skip_invalid=False)
 
 
 def test_read_runs_leaves_out_a_run_without_a_record(store: str) -> None:
@@ -125,7 +125,7 @@ def test_read_runs_leaves_out_a_run_without_a_record(store: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a run removed since the listing is no warning
         assert records.read_runs(backend, [RUN_ID, kept], skip_invalid=True) == [
-            records.load_run(backend, kept)
+            annotated.load_run(backend, kept)
         ]
 
 
@@ -177,7 +177,7 @@ def test_a_store_that_stops_answering_names_the_listing_and_the_store(
     assert faulty_s3.proxy is not None
     faulty_s3.proxy.refuse()
     with pytest.raises(pacha.StoreError, match=f"^could not read runs in {faulty_s3.uri}: "):
-        records.list_run_records(backend)
+        annotated.list_run_records(backend)
 
 
 @pytest.mark.servers

@@ -2,13 +2,15 @@
 
 ::
 
-    pacha runs list [--status S] [--recipe NAME] [--limit N] [--json]
+    pacha runs list [--status S] [--recipe NAME] [--limit N] [--archived|--all|--deleted] [--json]
     pacha runs show ID            pacha runs compare ID ID [ID...]
     pacha runs reap [--older-than SECONDS] [--dry-run]
+    pacha runs tag ID NAME[=VALUE]...   untag ID NAME...   note ID TEXT   rename ID NAME
+    pacha runs archive|unarchive ID...  delete ID... [--yes] [--force]    restore ID...
     pacha metrics ID [ID...] [--name N] [--format table|csv|parquet|json] [--output PATH]
     pacha plot ID [ID...] --name loss [--output loss.png] [--width PX --height PX]
     pacha report [ID...] [--output report.html]
-    pacha sync [SPOOL]            pacha gc [--yes]
+    pacha sync [SPOOL]            pacha gc [--yes] [--trash-older-than 7d]
     pacha import mlflow SOURCE [--experiment NAME_OR_ID ...] [--no-artifacts]
     pacha import tensorboard LOGDIR
     pacha ui [--host H] [--port N] [--no-browser]

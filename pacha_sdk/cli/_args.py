@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_json",
     "add_store",
+    "duration",
     "positive_int",
     "run_ids",
     "seconds",
@@ -58,6 +60,20 @@ def seconds(text: str) -> float:
     return value
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration(text: str) -> float:
+    """A length of time in seconds: ``90``, ``90s``, ``30m``, ``12h``, ``7d`` or ``2w``."""
+    match = _DURATION.match(text.lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration such as 7d, 12h, 30m or 90s, got {text!r}"
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
 def _uri(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("the store URI must not be empty")
@@ -94,7 +110,13 @@ def store(args: argparse.Namespace) -> dict[str, Any]:
     return {"uri": args.uri, "storage_options": options or None}
 
 
-def run_ids(args: argparse.Namespace, prefixes: Sequence[str]) -> list[RunId]:
-    """Full run ids for the ids or unique prefixes given on the command line, once each."""
-    resolved = (resolve_run_id(prefix, **store(args)) for prefix in prefixes)
+def run_ids(
+    args: argparse.Namespace, prefixes: Sequence[str], *, trash: bool | None = False
+) -> list[RunId]:
+    """Full run ids for the ids or unique prefixes given on the command line, once each.
+
+    *trash* says where to look, as :func:`resolve_run_id` takes it. Every
+    id is resolved before the command changes anything.
+    """
+    resolved = [resolve_run_id(prefix, **store(args), trash=trash) for prefix in prefixes]
     return list(dict.fromkeys(resolved))

@@ -1,4 +1,8 @@
-"""``pacha runs list | show | compare | reap``: run records as tables or JSON."""
+"""``pacha runs list | show | compare | reap``: run records as tables or JSON.
+
+The curation subcommands (``tag``, ``note``, ``archive``, ``delete``...) are in
+:mod:`pacha_sdk.cli.curate`; ``list --deleted`` shows the trash.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from pacha_sdk.cli import curate
 from pacha_sdk.cli._args import add_json, add_store, positive_int, run_ids, seconds, store
 from pacha_sdk.cli._output import Output, status_style, table
 from pacha_sdk.models import ExperimentRun, RunStatus
+from pacha_sdk.query.curation import list_deleted_runs
 from pacha_sdk.query.maintenance import reap
 from pacha_sdk.query.read import list_runs, load_run
 from pacha_sdk.views.charts import metric_order
 from pacha_sdk.views.display import (
+    deleted_overview,
     format_duration,
     format_time,
     format_value,
@@ -37,6 +44,7 @@ __all__ = ["register"]
 _SHOWN_ELSEWHERE = {
     "name", "tags", "heartbeat_at", "flush_interval", "summary", "parent_run_id",
     "sdk_version", "traceback", "environment", "inputs",
+    "note", "archived", "edited_at", "edited_by",
 }  # fmt: skip
 
 _FIELD_LABELS = {"duration_secs": "duration"}
@@ -71,8 +79,11 @@ def _list_table(records: list[ExperimentRun], hparams: list[str], metrics: list[
 
 def cmd_list(args: argparse.Namespace, out: Output) -> int:
     """List runs, newest first."""
+    if args.archived == "deleted":
+        return _list_deleted(args, out)
     wanted = None if args.status in (None, "stale") else args.status
-    records = list_runs(**store(args), status=wanted, recipe=args.recipe)
+    archived = {"only": True, "all": None}.get(args.archived, False)
+    records = list_runs(**store(args), status=wanted, recipe=args.recipe, archived=archived)
     if args.status == "stale":
         records = [record for record in records if record.is_stale]
     records = records[: args.limit] if args.limit is not None else records
@@ -85,6 +96,31 @@ def cmd_list(args: argparse.Namespace, out: Output) -> int:
     hparams = args.hparam or varying_hparams(records)
     metrics = args.metric or main_metrics(records)
     out.print(_list_table(records, hparams, metrics))
+    return 0
+
+
+def _list_deleted(args: argparse.Namespace, out: Output) -> int:
+    """The trash, most recently deleted first."""
+    deleted = list_deleted_runs(**store(args))[: args.limit]
+    if args.json:
+        out.json([deleted_overview(deletion) for deletion in deleted])
+        return 0
+    if not deleted:
+        out.note("the trash is empty")
+        return 0
+    grid = table(["id", "name", "status", "deleted", "by", "state", "files"], numeric=["files"])
+    for deletion in deleted:
+        record = deletion.record
+        grid.add_row(
+            short_id(deletion.run_id),
+            (record.name or "") if record else "",
+            status_text(record) if record else "",
+            format_time(deletion.deleted_at),
+            deletion.deleted_by or "",
+            str(deletion.state),
+            str(len(deletion.keys)),
+        )
+    out.print(grid)
     return 0
 
 
@@ -102,12 +138,24 @@ def _overview_rows(record: ExperimentRun) -> list[tuple[str, str]]:
         ("duration", format_duration(record.duration_secs)),
         ("heartbeat", format_time(record.heartbeat_at)),
         ("tags", ", ".join(f"{k}={v}" for k, v in sorted(record.tags.items())) or "-"),
+        ("archived", "yes" if record.archived else "-"),
+        ("edited", _edited(record)),
+        ("note", record.note or "-"),
         ("parent run", record.parent_run_id or "-"),
         ("git", (record.git_commit or "-") + (" (dirty)" if record.git_dirty else "")),
         ("log", record.log_uri or "-"),
         ("sdk", str(record.extra.get("sdk_version", "-"))),
     ]
     return [(name, value) for name, value in rows if value != "-" or name in ("status", "name")]
+
+
+def _edited(record: ExperimentRun) -> str:
+    """When (and by whom) the run was last annotated, or ``-``."""
+    at, by = record.extra.get("edited_at"), record.extra.get("edited_by")
+    if not isinstance(at, str):
+        return "-"
+    when = at.replace("T", " ").split(".")[0] + "Z"
+    return f"{when} by {by}" if isinstance(by, str) else when
 
 
 def _flatten(value: object) -> str:
@@ -265,6 +313,20 @@ def _add_list(sub: Commands) -> argparse.ArgumentParser:
     listing.add_argument("--status", choices=statuses, help="only runs with this status")
     listing.add_argument("--recipe", metavar="NAME", help="only runs of this recipe")
     listing.add_argument("--limit", type=positive_int, metavar="N", help="at most N runs")
+    which = listing.add_mutually_exclusive_group()
+    which.add_argument(
+        "--archived", dest="archived", action="store_const", const="only", help="only archived runs"
+    )
+    which.add_argument(
+        "--all", dest="archived", action="store_const", const="all", help="archived runs too"
+    )
+    which.add_argument(
+        "--deleted",
+        dest="archived",
+        action="store_const",
+        const="deleted",
+        help="the runs in the trash (restorable with pacha runs restore)",
+    )
     listing.add_argument(
         "--hparam", action="append", metavar="NAME", help="hyperparameter column (repeatable)"
     )
@@ -290,7 +352,9 @@ def _add_reap(sub: Commands) -> argparse.ArgumentParser:
 
 def register(commands: Commands) -> None:
     """Add ``runs`` and its subcommands."""
-    runs = commands.add_parser("runs", help="list, show, compare and reap runs")
+    runs = commands.add_parser(
+        "runs", help="list, show, compare, tag, archive, delete and restore runs"
+    )
     sub = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
     listing = _add_list(sub)
     show = sub.add_parser("show", help="everything in one run's record")
@@ -303,3 +367,4 @@ def register(commands: Commands) -> None:
     for parser in (listing, show, compare, _add_reap(sub)):
         add_store(parser)
         add_json(parser)
+    curate.register(sub)

@@ -1,11 +1,15 @@
-"""``pacha sync`` and ``pacha gc``: finish spooled uploads, remove what no run needs."""
+"""``pacha sync`` and ``pacha gc``: finish spooled uploads, remove what no run needs.
+
+``pacha gc --trash-older-than 7d`` also empties the trash of runs deleted a
+week ago or more; without it the trash is kept.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from pacha_sdk.cli._args import add_json, add_store, store
+from pacha_sdk.cli._args import add_json, add_store, duration, store
 from pacha_sdk.exceptions import StoreError
 from pacha_sdk.query.maintenance import gc, pending_spools
 from pacha_sdk.storage.sync import SyncReport, sync
@@ -58,20 +62,27 @@ def cmd_sync(args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_gc(args: argparse.Namespace, out: Output) -> int:
-    """Find, and with --yes delete, unreferenced blobs and orphaned part files."""
+    """Find, and with --yes delete, unreferenced blobs, orphaned parts and old trash."""
     with out.progress("deleting") as update:
-        report = gc(delete=args.yes, progress=update, **store(args))
-    count = len(report.blobs) + len(report.parts)
+        report = gc(
+            delete=args.yes,
+            progress=update,
+            trash_older_than=args.trash_older_than,
+            **store(args),
+        )
+    count = len(report.blobs) + len(report.parts) + len(report.trash)
     if args.json:
-        out.json({"deleted": report.deleted, "blobs": report.blobs, "parts": report.parts})
+        keys = {"blobs": report.blobs, "parts": report.parts, "trash": report.trash}
+        out.json({"deleted": report.deleted, **keys})
         return 0
-    for key in [*report.blobs, *report.parts]:
+    for key in [*report.blobs, *report.parts, *(f"trash/{run_id}" for run_id in report.trash)]:
         out.print(key)
     verb = "deleted" if report.deleted else "would delete"
     hint = "" if report.deleted or not count else " (dry run: pass --yes to delete)"
-    out.note(
-        f"{verb} {len(report.blobs)} artifact blob(s) and {len(report.parts)} part file(s){hint}"
-    )
+    counts = [f"{len(report.blobs)} artifact blob(s)", f"{len(report.parts)} part file(s)"]
+    if report.trash:
+        counts.append(f"{len(report.trash)} run(s) from the trash")
+    out.note(f"{verb} {', '.join(counts[:-1])} and {counts[-1]}{hint}")
     return 0
 
 
@@ -94,6 +105,13 @@ def register(commands: Commands) -> None:
         dest="yes",
         action="store_true",
         help="delete them (default: only list)",
+    )
+    collect.add_argument(
+        "--trash-older-than",
+        type=duration,
+        metavar="DURATION",
+        help="also empty, for good, the runs deleted at least this long ago "
+        "(7d, 12h, 30m, 90s; 0 empties the whole trash)",
     )
     add_store(collect)
     add_json(collect)

@@ -13,6 +13,8 @@ read, never per metric point: the hot path never touches pydantic.
   the types it holds (hardware, metric points, artifact references);
 * :mod:`~pacha_sdk.models.recipe`: :class:`Hyperparameters` and recipe references;
 * :mod:`~pacha_sdk.models.rank`: :class:`RankRecord`, a distributed rank's own record;
+* :mod:`~pacha_sdk.models.curation`: :class:`RunAnnotation` (an edit made after the
+  fact) and :class:`DeletedRun` (a run in the trash);
 * :mod:`~pacha_sdk.models._base`: run ids, statuses, UTC timestamps and the one
   staleness rule both records follow.
 
@@ -32,6 +34,7 @@ from pacha_sdk.models._base import (
     seconds_since_beat,
     utc_now,
 )
+from pacha_sdk.models.curation import DeletedRun, DeletionState, RunAnnotation
 from pacha_sdk.models.experiment import (
     ArtifactReference,
     ExperimentRun,
@@ -50,6 +53,8 @@ __all__ = [
     "DEFAULT_FLUSH_INTERVAL",
     "STALE_AFTER_FLUSH_INTERVALS",
     "ArtifactReference",
+    "DeletedRun",
+    "DeletionState",
     "ExperimentRun",
     "HardwareInfo",
     "HyperparamValue",
@@ -58,6 +63,7 @@ __all__ = [
     "RankRecord",
     "RecipeReference",
     "RecipeVersion",
+    "RunAnnotation",
     "RunId",
     "RunStatus",
     "WriterMark",

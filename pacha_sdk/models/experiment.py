@@ -103,7 +103,8 @@ class ExperimentRun(Model):
     error_message: str | None = None
     """``"TypeName: message"`` of the error a failed run raised."""
     extra: dict[str, JsonValue] = Field(default_factory=dict)
-    """What pacha-sdk adds: name, tags, heartbeat_at, flush_interval, summary, parent_run_id..."""
+    """What pacha-sdk adds: name, tags, heartbeat_at, flush_interval, summary, parent_run_id,
+    and, folded in from later edits when read, note, archived, edited_at, edited_by."""
 
     # Lifecycle, as pacha's ExperimentRun.
 
@@ -167,6 +168,17 @@ class ExperimentRun(Model):
         """The run's tags (``extra.tags``)."""
         value = self.extra.get("tags")
         return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    @property
+    def note(self) -> str | None:
+        """The note written about the run afterwards (``extra.note``, see ``pacha.annotate``)."""
+        value = self.extra.get("note")
+        return value if isinstance(value, str) else None
+
+    @property
+    def archived(self) -> bool:
+        """Whether the run is archived: hidden from listings unless asked (``extra.archived``)."""
+        return self.extra.get("archived") is True
 
     @property
     def parent_run_id(self) -> str | None:

@@ -52,13 +52,15 @@ def lineage(
 ) -> Lineage:
     """Which runs in the store produced and used an artifact.
 
-    Reads every run record (like :func:`list_runs`, no Parquet); a run that
-    logged or used the artifact several times is listed once. An artifact no
-    run mentions gives empty lists, not an error.
+    Reads every run record (like :func:`list_runs`, no Parquet), archived
+    runs included (deleted ones are not); a run that logged or used the
+    artifact several times is listed once. An artifact no run mentions gives
+    empty lists, not an error.
     """
     digest = content_hash_of(ref_or_hash)
     records = sorted(
-        list_runs(uri=uri, storage_options=storage_options), key=lambda record: record.started_at
+        list_runs(uri=uri, storage_options=storage_options, archived=None),
+        key=lambda record: record.started_at,
     )
     produced_by: list[str] = []
     used_by: list[str] = []

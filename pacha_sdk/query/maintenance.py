@@ -7,9 +7,10 @@ implementation.
 * :func:`resolve_run_id` turns a prefix such as ``1a2b3c4d`` into the full id.
 * :func:`reap` marks ``running`` runs whose process died (stale heartbeat)
   as ``failed`` with the error message ``"heartbeat lost"``.
-* :func:`gc` finds artifact blobs no run refers to and metric part files
-  whose run has neither a ``run.json`` nor a rank record; it deletes them
-  only when asked.
+* :func:`gc` finds artifact blobs no run refers to, metric part files
+  whose run has neither a ``run.json`` nor a rank record (nor is in the
+  trash), and (when given a retention) runs deleted long enough ago; it
+  deletes them only when asked.
 * :func:`pending_spools` lists the spool folders :func:`pacha_sdk.storage.sync` would upload.
 """
 
@@ -22,23 +23,33 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import AmbiguousRunIdError, RunNotFoundError
-from pacha_sdk.models import ExperimentRun, RunId, RunStatus, seconds_since_beat, utc_now
+from pacha_sdk.exceptions import AmbiguousRunIdError, RunDeletedError, RunNotFoundError
+from pacha_sdk.models import (
+    DeletedRun,
+    DeletionState,
+    ExperimentRun,
+    RunId,
+    RunStatus,
+    seconds_since_beat,
+    utc_now,
+)
+from pacha_sdk.storage.annotated import list_run_records
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
     ARTIFACTS_DIR,
     METRICS_DIR,
+    deletion_record_key,
     hash_from_artifact_key,
     run_id_from_part_key,
+    trash_prefix,
 )
 from pacha_sdk.storage.records import (
     list_keys,
-    list_run_records,
     ranked_run_ids,
     read_run,
     read_runs,
@@ -48,6 +59,12 @@ from pacha_sdk.storage.records import (
 )
 from pacha_sdk.storage.spool import MANIFEST, default_spool_root
 from pacha_sdk.storage.sync import _spool_folders
+from pacha_sdk.storage.trash import (
+    TrashListing,
+    list_trash,
+    read_deletions,
+    read_trashed_records,
+)
 
 __all__ = [
     "HEARTBEAT_LOST",
@@ -68,15 +85,27 @@ def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Back
     return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
+def _matching(run_ids: set[RunId], wanted: str) -> list[RunId]:
+    return sorted(rid for rid in run_ids if rid.replace("-", "").startswith(wanted))
+
+
 def resolve_run_id(
-    prefix: str, *, uri: str | None = None, storage_options: Mapping[str, Any] | None = None
+    prefix: str,
+    *,
+    uri: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    trash: bool | None = False,
 ) -> RunId:
-    """The full id of the one stored run whose id starts with *prefix*.
+    """The full id of the one run whose id starts with *prefix*.
 
     A complete UUID is returned as it is, without reading the store (loading
     it then says whether it exists). A shorter prefix (hyphens optional,
     any case) is matched against the store's run ids: none raises
-    :class:`RunNotFoundError`, several :class:`AmbiguousRunIdError`.
+    :class:`RunNotFoundError` (:class:`RunDeletedError` if it matches a run
+    in the trash), several :class:`AmbiguousRunIdError`. *trash* says where
+    to look: ``False`` among the stored runs, ``True`` among the deleted
+    ones (to restore one), ``None`` among both (a deletion interrupted
+    halfway is in both).
     """
     text = prefix.strip().lower()
     with contextlib.suppress(ValueError):
@@ -85,11 +114,18 @@ def resolve_run_id(
         raise RunNotFoundError(repr(prefix), resolve_uri(uri))
     wanted = text.replace("-", "")
     backend = _backend(uri, storage_options)
-    matches = [rid for rid in stored_run_ids(backend) if rid.replace("-", "").startswith(wanted)]
+    candidates = set(stored_run_ids(backend)) if trash is not True else set()
+    if trash is not False:
+        candidates |= set(list_trash(backend).deletions)
+    matches = _matching(candidates, wanted)
     if not matches:
-        raise RunNotFoundError(prefix, backend.uri)
+        deleted = _matching(set(list_trash(backend).deletions), wanted) if trash is False else []
+        if len(deleted) == 1:
+            raise RunDeletedError(deleted[0], backend.uri)
+        where = backend.uri if trash is False else f"{backend.uri} (in the trash)"
+        raise RunNotFoundError(prefix, where)
     if len(matches) > 1:
-        raise AmbiguousRunIdError(prefix, sorted(matches), backend.uri)
+        raise AmbiguousRunIdError(prefix, [str(rid) for rid in matches], backend.uri)
     return matches[0]
 
 
@@ -154,9 +190,11 @@ class GcReport:
     """What :func:`gc` found (and removed, if ``deleted``)."""
 
     blobs: list[str] = field(default_factory=list)
-    """Keys of artifact blobs no run's ``artifacts`` or ``extra.inputs`` mentions."""
+    """Keys of blobs no live or trashed run's ``artifacts`` or ``extra.inputs`` mentions."""
     parts: list[str] = field(default_factory=list)
-    """Keys of metric part files whose run has no ``run.json`` and no rank record."""
+    """Keys of metric part files of no run (no ``run.json``, no rank record, not in the trash)."""
+    trash: list[str] = field(default_factory=list)
+    """Ids of the runs in the trash deleted longer ago than the retention (emptied for good)."""
     deleted: bool = False
     """Whether they were deleted (``False`` for a dry run)."""
 
@@ -195,43 +233,112 @@ def _unreferenced_blobs(
     return [key for key in unreferenced if hash_from_artifact_key(key) not in late]
 
 
+def _referring_records(
+    backend: Backend, live: set[RunId], trashed: set[RunId]
+) -> list[ExperimentRun]:
+    """The records of the *live* runs and of the *trashed* ones gc keeps, wherever each is now.
+
+    A run deleted or restored between the listings and these reads has
+    moved: it is read again where it went, so its artifacts stay referred to.
+    """
+    found = read_runs(backend, sorted(live), skip_invalid=False)
+    found += read_trashed_records(backend, trashed)
+    moved = (live | trashed) - {record.run_id for record in found}
+    if moved:
+        found += read_runs(backend, sorted(moved), skip_invalid=False)
+        found += read_trashed_records(backend, moved)
+    return found
+
+
+def _retention(older_than: float | timedelta | None) -> float | None:
+    seconds = older_than.total_seconds() if isinstance(older_than, timedelta) else older_than
+    if seconds is not None and (isinstance(seconds, bool) or not seconds >= 0):
+        raise ValueError(f"trash_older_than must be >= 0 seconds, got {older_than!r}")
+    return seconds
+
+
+def _expired(
+    deletions: list[DeletedRun], older_than: float | None, live: set[RunId]
+) -> list[DeletedRun]:
+    """The trashed runs to empty: deleted at least *older_than* seconds ago.
+
+    Never one being restored, nor one that has a ``run.json`` again (a run
+    force-deleted while it ran, that went on writing).
+    """
+    if older_than is None:
+        return []
+    now = utc_now()
+    return [
+        deletion
+        for deletion in deletions
+        if deletion.state is not DeletionState.RESTORING
+        and deletion.run_id not in live
+        and (now - deletion.deleted_at).total_seconds() >= older_than
+    ]
+
+
+def _trash_keys(listing: TrashListing, run_ids: list[str]) -> list[str]:
+    """Every key of the trashed *run_ids*, each run's deletion record last."""
+    keys: list[str] = []
+    for rid in map(RunId, run_ids):
+        keys += sorted(item.key for item in listing.files.get(rid, {}).values())
+        keys.append(deletion_record_key(rid))
+    return keys
+
+
 def gc(
     *,
     uri: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     delete: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    trash_older_than: float | timedelta | None = None,
 ) -> GcReport:
     """Find (and with *delete*, remove) what no run needs any more.
 
-    * an artifact blob is unreferenced when no run lists its hash in
-      ``artifacts`` (produced) or ``extra.inputs`` (used);
+    * an artifact blob is unreferenced when no run, live or in the trash,
+      lists its hash in ``artifacts`` (produced) or ``extra.inputs`` (used);
     * a metric part file is orphaned when its ``run_id=<id>`` folder belongs
       to no run with a ``runs/<id>/run.json`` or a ``runs/<id>/ranks/<rank>.json``
-      (a rank whose rank 0 never wrote ``run.json`` keeps its points).
+      (a rank whose rank 0 never wrote ``run.json`` keeps its points), and
+      none in the trash;
+    * with *trash_older_than* (seconds, or a :class:`~datetime.timedelta`),
+      a run deleted (:func:`pacha_sdk.delete_run`) at least that long ago is
+      emptied from the trash for good, and the blobs only it referred to go
+      with it. Without it, the trash is kept (``0`` empties all of it).
 
     The dry run (the default) deletes nothing. The blobs and parts are
-    listed before the records are read, so a run that starts or logs an
-    artifact meanwhile is seen. A ``run.json`` that cannot be parsed stops
+    listed before the records are read, and ``runs/`` once more after
+    ``trash/``, so a run that starts, logs an artifact, is deleted or is
+    restored meanwhile is seen. A ``run.json`` that cannot be parsed stops
     the collection (:class:`InvalidRecordError`): its references are
     unknown. *progress* is called after each deletion with the number
     deleted so far and the number to delete (progress bars).
     """
+    retention = _retention(trash_older_than)
     backend = _backend(uri, storage_options)
     part_keys = list_keys(backend, METRICS_DIR)
     blob_keys = list_keys(backend, ARTIFACTS_DIR)
-    run_ids = stored_run_ids(backend)
-    records = read_runs(backend, run_ids, skip_invalid=False)
+    live = set(stored_run_ids(backend))
+    listing = list_trash(backend)
+    live |= set(stored_run_ids(backend))  # a run restored since the first listing
+    deletions = read_deletions(backend, listing, with_records=False)
+    emptied = {d.run_id for d in _expired(deletions, retention, live)}
+    kept = set(listing.deletions) - emptied
+    records = _referring_records(backend, live, kept)
     report = GcReport(
         blobs=_unreferenced_blobs(backend, blob_keys, records),
-        parts=_orphan_parts(part_keys, set(run_ids) | ranked_run_ids(backend)),
+        parts=_orphan_parts(part_keys, live | kept | ranked_run_ids(backend)),
+        trash=sorted(emptied),
     )
     if delete:
-        doomed = [*report.blobs, *report.parts]
+        doomed = [*report.blobs, *report.parts, *_trash_keys(listing, report.trash)]
         for done, key in enumerate(doomed, 1):
             _delete(backend, key)
             if progress is not None:
                 progress(done, len(doomed))
+        for run_id in report.trash:
+            backend.remove_empty_folders(trash_prefix(RunId(run_id)))
         report.deleted = True
     return report
 

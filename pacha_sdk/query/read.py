@@ -16,7 +16,7 @@ from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, RecipeReference, RunId, RunStatus
 from pacha_sdk.query.part_files import list_part_files
-from pacha_sdk.storage import records
+from pacha_sdk.storage import annotated, records
 from pacha_sdk.storage.layout import METRICS_DIR
 
 if TYPE_CHECKING:
@@ -42,10 +42,12 @@ def load_run(
 ) -> ExperimentRun:
     """The stored record of *run_id*; :class:`RunNotFoundError` if there is none.
 
-    A run whose process died stays ``running``; its ``is_stale`` property
-    tells (heartbeat older than 3 flush intervals).
+    Edits made with :func:`pacha_sdk.annotate` (tags, note, name, archived)
+    are folded in; an archived run loads like any other, a deleted one
+    (in the trash) does not. A run whose process died stays ``running``;
+    its ``is_stale`` property tells (heartbeat older than 3 flush intervals).
     """
-    return records.load_run(_backend(uri, storage_options), RunId(run_id))
+    return annotated.load_run(_backend(uri, storage_options), RunId(run_id))
 
 
 def load_rank_records(
@@ -88,19 +90,27 @@ def list_runs(
     storage_options: Mapping[str, Any] | None = None,
     status: RunStatus | str | Iterable[RunStatus | str] | None = None,
     recipe: RecipeReference | str | None = None,
+    archived: bool | None = False,
 ) -> list[ExperimentRun]:
-    """Every stored run, newest first, optionally only those of a *status* or *recipe*.
+    """The stored runs, newest first, optionally only those of a *status* or *recipe*.
 
-    *recipe* is a recipe name or an exact :class:`RecipeReference`. A record
-    that cannot be parsed is skipped with a warning; a store that cannot be
-    read raises :class:`StoreError` (never an empty list). No Parquet file is
-    opened.
+    *recipe* is a recipe name or an exact :class:`RecipeReference`.
+    *archived* filters like the others: ``False`` (the default) leaves
+    archived runs out, ``True`` lists only them, ``None`` lists every run.
+    Edits (:func:`pacha_sdk.annotate`) are folded in; deleted runs are not
+    listed (see :func:`pacha_sdk.list_deleted_runs`). A record that cannot
+    be parsed is skipped with a warning; a store that cannot be read raises
+    :class:`StoreError` (never an empty list). No Parquet file is opened.
     """
+    if archived is not None and not isinstance(archived, bool):
+        raise TypeError(f"archived must be True, False or None, got {archived!r}")
     wanted = _status_set(status)
     found = [
         record
-        for record in records.list_run_records(_backend(uri, storage_options))
-        if (wanted is None or record.status in wanted) and _matches_recipe(record, recipe)
+        for record in annotated.list_run_records(_backend(uri, storage_options))
+        if (wanted is None or record.status in wanted)
+        and _matches_recipe(record, recipe)
+        and (archived is None or record.archived is archived)
     ]
     found.sort(key=lambda record: record.started_at, reverse=True)
     return found
@@ -112,18 +122,21 @@ def best_run(
     mode: Literal["max", "min"] = "max",
     uri: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    archived: bool | None = False,
 ) -> ExperimentRun | None:
     """The completed run whose latest *metric* is highest (``mode="max"``) or lowest.
 
     Uses each record's ``extra.summary``, so no Parquet file is read. Runs
-    whose latest value is NaN or infinite, or missing, are not candidates.
+    whose latest value is NaN or infinite, or missing, are not candidates;
+    nor are archived runs, unless *archived* says otherwise (as in
+    :func:`list_runs`).
     """
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
     candidates = [
         (value, record)
         for record in list_runs(
-            uri=uri, storage_options=storage_options, status=RunStatus.COMPLETED
+            uri=uri, storage_options=storage_options, status=RunStatus.COMPLETED, archived=archived
         )
         if (value := record.summary.get(metric)) is not None
     ]

@@ -7,8 +7,11 @@
     <root>/runs/<run_id>/ranks/<rank>.json                      RankRecord of a rank above 0
     <root>/runs/<run_id>/ranks/<rank>.log                       that rank's console output
     <root>/runs/<run_id>/sessions/<n>.json                      who took over run.json, n-th time
+    <root>/runs/<run_id>/annotations/<time>-<uuid>.json         one edit: tags, note, name...
     <root>/metrics/run_id=<run_id>/part-<writer>-<seq>.parquet  immutable, created once
     <root>/artifacts/<hash[0:2]>/<hash>                         content-addressed blobs
+    <root>/trash/<run_id>/deleted.json                          a deleted run's deletion record
+    <root>/trash/<run_id>/<key>                                 its files, under their original keys
 
 ``metrics/`` is a Hive-partitioned Parquet dataset, so pyarrow, DuckDB,
 Polars and Spark read it without this SDK. Every key and key pattern the
@@ -18,20 +21,28 @@ SDK uses is built or parsed here, and nowhere else.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from pacha_sdk.models import RunId
 
 __all__ = [
+    "ANNOTATIONS_DIR",
     "ARTIFACTS_DIR",
+    "DELETION_RECORD",
     "METRICS_DIR",
     "OUTPUT_LOG",
     "RANKS_DIR",
     "RUNS_DIR",
     "RUN_RECORD",
     "SESSIONS_DIR",
+    "TRASH_DIR",
+    "annotation_key",
+    "annotations_prefix",
     "artifact_key",
+    "deletion_record_key",
     "hash_from_artifact_key",
     "metrics_prefix",
+    "original_key",
     "output_log_key",
     "part_key",
     "part_writer_and_seq",
@@ -39,13 +50,18 @@ __all__ = [
     "rank_log_key",
     "rank_record_key",
     "rank_records_prefix",
+    "run_id_from_annotation_key",
+    "run_id_from_deletion_record_key",
     "run_id_from_part_key",
     "run_id_from_rank_record_key",
     "run_id_from_record_key",
+    "run_prefix",
     "run_record_key",
     "session_from_key",
     "session_key",
     "sessions_prefix",
+    "trash_key",
+    "trash_prefix",
 ]
 
 RUNS_DIR = "runs"
@@ -57,8 +73,19 @@ OUTPUT_LOG = "output.log"
 RANKS_DIR = "ranks"
 SESSIONS_DIR = "sessions"
 """Folder of a run's sessions: one create-only file each time a process takes its run.json over."""
+ANNOTATIONS_DIR = "annotations"
+"""Folder of a run's edits made after the fact, beside its ``run.json``."""
+TRASH_DIR = "trash"
+"""Where deleted runs wait, restorable, until ``gc`` empties it."""
+DELETION_RECORD = "deleted.json"
+"""File name of a trashed run's deletion record, at the top of its trash folder."""
 
 _RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{re.escape(RUN_RECORD)}$")
+_ANNOTATION_KEY = re.compile(
+    rf"^{RUNS_DIR}/([^/]+)/{ANNOTATIONS_DIR}/[0-9]{{8}}T[0-9]{{12}}Z-[0-9a-f]{{32}}\.json$"
+)
+_DELETION_KEY = re.compile(rf"^{TRASH_DIR}/([^/]+)/{re.escape(DELETION_RECORD)}$")
+_TRASHED_KEY = re.compile(rf"^{TRASH_DIR}/([^/]+)/((?:{RUNS_DIR}|{METRICS_DIR})/.+)$")
 _PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
 _RANK_RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{RANKS_DIR}/(0|[1-9][0-9]*)\.json$")
 _PART_NAME = re.compile(r"^part-([^/]+)-([0-9]+)\.parquet$")
@@ -88,9 +115,40 @@ def run_id_from_record_key(key: str) -> RunId | None:
     return None if match is None else _run_id_or_none(match.group(1))
 
 
+def run_prefix(run_id: RunId) -> str:
+    """Folder of everything a run keeps beside its record (``runs/<id>``)."""
+    return f"{RUNS_DIR}/{run_id}"
+
+
 def output_log_key(run_id: RunId) -> str:
     """Key of a run's captured console output (``capture_output=True``)."""
     return f"{RUNS_DIR}/{run_id}/{OUTPUT_LOG}"
+
+
+# Edits made after the fact (create-only, folded over run.json when read).
+
+
+def annotations_prefix(run_id: RunId) -> str:
+    """Folder of a run's annotations."""
+    return f"{RUNS_DIR}/{run_id}/{ANNOTATIONS_DIR}"
+
+
+def annotation_key(run_id: RunId, at: datetime, unique: str) -> str:
+    """Key of one annotation made at *at*; *unique* is 32 hex digits (a UUID's).
+
+    The name starts with the UTC time to the microsecond, fixed width, so
+    key order is time order (then *unique*, for edits in the same microsecond).
+    """
+    if not re.fullmatch(r"[0-9a-f]{32}", unique):
+        raise ValueError(f"{unique!r} is not 32 lowercase hex digits")
+    stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{annotations_prefix(run_id)}/{stamp}-{unique}.json"
+
+
+def run_id_from_annotation_key(key: str) -> RunId | None:
+    """The run id of a ``runs/<id>/annotations/<time>-<uuid>.json`` key, or ``None``."""
+    match = _ANNOTATION_KEY.match(key)
+    return None if match is None else _run_id_or_none(match.group(1))
 
 
 # Rank records of a distributed run.
@@ -174,6 +232,38 @@ def run_id_from_part_key(key: str) -> RunId | None:
     """
     match = _PART_KEY.match(key)
     return None if match is None else _run_id_or_none(match.group(1))
+
+
+# The trash: deleted runs, restorable until gc empties it.
+
+
+def trash_prefix(run_id: RunId) -> str:
+    """Folder of a deleted run in the trash."""
+    return f"{TRASH_DIR}/{run_id}"
+
+
+def deletion_record_key(run_id: RunId) -> str:
+    """Key of a deleted run's deletion record (written before anything is moved)."""
+    return f"{trash_prefix(run_id)}/{DELETION_RECORD}"
+
+
+def run_id_from_deletion_record_key(key: str) -> RunId | None:
+    """The run id of a ``trash/<id>/deleted.json`` key, or ``None`` for any other key."""
+    match = _DELETION_KEY.match(key)
+    return None if match is None else _run_id_or_none(match.group(1))
+
+
+def trash_key(run_id: RunId, key: str) -> str:
+    """Where a deleted run's file *key* (``runs/...`` or ``metrics/...``) waits in the trash."""
+    return f"{trash_prefix(run_id)}/{key}"
+
+
+def original_key(key: str) -> tuple[RunId, str] | None:
+    """The run id and original key of a file in the trash, or ``None`` for any other key."""
+    match = _TRASHED_KEY.match(key)
+    if match is None or (run_id := _run_id_or_none(match.group(1))) is None:
+        return None
+    return run_id, match.group(2)
 
 
 # Content-addressed blobs.

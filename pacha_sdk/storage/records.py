@@ -2,8 +2,15 @@
 
 ``runs/<id>/run.json`` (:class:`~pacha_sdk.models.ExperimentRun`) and
 ``runs/<id>/ranks/<rank>.json`` (:class:`~pacha_sdk.models.RankRecord`) are
-read and written here and nowhere else: the record keeper of a live run,
-the read API, store upkeep and ``sync`` all go through these functions.
+read and written here and nowhere else (edits beside them in
+:mod:`~pacha_sdk.storage.annotated`): the record keeper of a live run, the
+read API, store upkeep and ``sync`` all go through these functions.
+
+:func:`read_run`, :func:`read_runs` and :func:`stored_run_ids` give
+``run.json`` as its writer wrote it, for code that rewrites it (the live
+run, ``reap``) and garbage collection. Readers see it with the edits made
+after the fact folded in: :mod:`pacha_sdk.storage.annotated` builds
+``load_run`` and ``list_run_records`` on this module's listing and batched read.
 
 This is also where a store's failure becomes :class:`StoreError`, for every
 module that talks to a backend (:func:`store_errors`): the error names what
@@ -53,15 +60,15 @@ __all__ = [
     "READ_THREADS",
     "has_rank_records",
     "has_run",
+    "in_parallel",
     "list_each",
     "list_keys",
     "list_objects",
     "list_rank_records",
-    "list_run_records",
-    "load_run",
     "location",
     "missing_runs",
     "parse_rank_record",
+    "parse_record",
     "parse_run",
     "ranked_run_ids",
     "read_objects",
@@ -130,7 +137,7 @@ def list_objects(backend: Backend, prefix: str) -> list[StoredObject]:
 
 def list_each(backend: Backend, prefixes: Sequence[str]) -> list[list[StoredObject]]:
     """:func:`list_objects` of each of *prefixes*, up to :data:`READ_THREADS` at a time."""
-    return _parallel(lambda prefix: list_objects(backend, prefix), prefixes)
+    return in_parallel(lambda prefix: list_objects(backend, prefix), prefixes)
 
 
 def read_objects(
@@ -159,26 +166,29 @@ def read_objects(
 # Parsing and writing.
 
 
-def _parse(model: type[_Record], data: bytes, where: str) -> _Record:
+def parse_record(
+    model: type[_Record], data: bytes, where: str, kind: str = "run record"
+) -> _Record:
+    """Parse *data* as a *model*; raise :class:`InvalidRecordError` naming *where* if invalid."""
     try:
         return model.model_validate_json(data)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "document"
-        raise InvalidRecordError(where, f"{field}: {first['msg']}") from None
+        raise InvalidRecordError(where, f"{field}: {first['msg']}", kind=kind) from None
 
 
 def parse_run(data: bytes, where: str) -> ExperimentRun:
     """Parse a ``run.json``; raise :class:`InvalidRecordError` naming *where* if invalid."""
-    return _parse(ExperimentRun, data, where)
+    return parse_record(ExperimentRun, data, where)
 
 
 def parse_rank_record(data: bytes, where: str) -> RankRecord:
     """Parse a rank record; raise :class:`InvalidRecordError` naming *where* if invalid."""
-    return _parse(RankRecord, data, where)
+    return parse_record(RankRecord, data, where)
 
 
-def record_bytes(record: ExperimentRun | RankRecord) -> bytes:
+def record_bytes(record: BaseModel) -> bytes:
     """A record as the JSON bytes stored for it."""
     return record.model_dump_json(indent=2).encode("utf-8")
 
@@ -226,18 +236,10 @@ def _read(backend: Backend, key: str) -> bytes | None:
 
 
 def read_run(backend: Backend, run_id: RunId) -> ExperimentRun | None:
-    """The run's stored record, or ``None`` if it has none (yet, or any more)."""
+    """The run's ``run.json`` as written (no edits), or ``None`` if it has none (yet)."""
     key = run_record_key(run_id)
     data = _read(backend, key)
     return None if data is None else parse_run(data, location(backend, key))
-
-
-def load_run(backend: Backend, run_id: RunId) -> ExperimentRun:
-    """The run's stored record; :class:`RunNotFoundError` if it has none."""
-    record = read_run(backend, run_id)
-    if record is None:
-        raise RunNotFoundError(str(run_id), backend.uri)
-    return record
 
 
 def has_run(backend: Backend, run_id: RunId) -> bool:
@@ -249,7 +251,7 @@ def has_run(backend: Backend, run_id: RunId) -> bool:
 
 def missing_runs(backend: Backend, run_ids: Sequence[RunId]) -> list[RunId]:
     """Those of *run_ids* without a ``run.json``, asked side by side."""
-    present = _parallel(lambda run_id: has_run(backend, run_id), run_ids)
+    present = in_parallel(lambda run_id: has_run(backend, run_id), run_ids)
     return [run_id for run_id, found in zip(run_ids, present) if not found]
 
 
@@ -269,12 +271,16 @@ def read_rank_record(backend: Backend, run_id: RunId, rank: int) -> RankRecord |
 # Listings.
 
 
-def _parallel(read: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
-    """``[read(item) for item in items]``, up to :data:`READ_THREADS` at a time."""
+def in_parallel(call: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+    """``[call(item) for item in items]``, up to :data:`READ_THREADS` at a time.
+
+    Each call is a round trip to the store, so they overlap; the first error
+    raised is raised here once every call has ended.
+    """
     if len(items) <= 1:
-        return [read(item) for item in items]
+        return [call(item) for item in items]
     with ThreadPoolExecutor(min(READ_THREADS, len(items))) as pool:
-        return list(pool.map(read, items))
+        return list(pool.map(call, items))
 
 
 def _parse_each(
@@ -342,7 +348,7 @@ def ranked_run_ids(backend: Backend) -> set[RunId]:
 def read_runs(
     backend: Backend, run_ids: Sequence[RunId], *, skip_invalid: bool
 ) -> list[ExperimentRun]:
-    """The records of *run_ids*, read fresh in one batch; a record removed meanwhile is left out.
+    """The ``run.json`` of *run_ids* as written, read fresh in one batch; removed ones left out.
 
     A record that cannot be parsed is skipped with a warning if
     *skip_invalid*, else raises :class:`InvalidRecordError` (for callers
@@ -350,15 +356,6 @@ def read_runs(
     """
     listed = [(run_id, StoredObject(run_record_key(run_id))) for run_id in run_ids]
     return _run_records(backend, listed, skip_invalid=skip_invalid)
-
-
-def list_run_records(backend: Backend, *, skip_invalid: bool = True) -> list[ExperimentRun]:
-    """Every run record in the store, in listing order (see :func:`read_runs`).
-
-    One listing of ``runs/``, then one batched read of the records it shows
-    (those already read at the listed version come from the records cache).
-    """
-    return _run_records(backend, _listed_runs(backend), skip_invalid=skip_invalid)
 
 
 def list_rank_records(backend: Backend, run_id: RunId) -> list[RankRecord]:

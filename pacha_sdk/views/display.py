@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 from pacha_sdk.models import RunStatus
 
 if TYPE_CHECKING:
-    from pacha_sdk.models import ExperimentRun
+    from pacha_sdk.models import DeletedRun, ExperimentRun
 
 __all__ = [
     "SHORT_ID_LENGTH",
+    "deleted_overview",
     "format_duration",
     "format_time",
     "format_value",
@@ -159,6 +160,18 @@ def run_overview(record: ExperimentRun) -> dict[str, Any]:
         "duration_secs": record.duration_secs,
         "recipe": str(record.recipe) if record.recipe else None,
         "tags": record.tags,
+        "note": record.note,
+        "archived": record.archived,
         "hyperparameters": record.hyperparameters.as_flat_dict(),
         "metrics": record.summary,
+    }
+
+
+def deleted_overview(deletion: DeletedRun) -> dict[str, Any]:
+    """One run in the trash as a flat JSON object: what ``runs list --deleted --json`` prints."""
+    record = deletion.record
+    return {
+        **deletion.model_dump(mode="json"),
+        "name": record.name if record else None,
+        "status": record.status.value if record else None,
     }

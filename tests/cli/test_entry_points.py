@@ -126,4 +126,9 @@ def test_s3_store(cli: Cli, moto_store: ObjectStore) -> None:
     assert shown["run_id"] == store.runs["bert-1"]
     points = cli.ok("metrics", store.runs["bert-0"][:8], *on_s3, "--json").json()
     assert len(points) == 40
-    assert cli.ok("gc", *on_s3, "--json").json() == {"deleted": False, "blobs": [], "parts": []}
+    assert cli.ok("gc", *on_s3, "--json").json() == {
+        "deleted": False,
+        "blobs": [],
+        "parts": [],
+        "trash": [],
+    }
