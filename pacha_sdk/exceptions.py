@@ -81,8 +81,11 @@ __all__ = [
 
 
 def _show(value: object, limit: int = 80) -> str:
-    """Return a short ``repr`` of *value* for an error message."""
-    text = repr(value)
+    """Return a short ``repr`` of *value* for an error message (its type if it has none)."""
+    try:
+        text = repr(value)
+    except Exception:  # a deep structure (RecursionError) or a broken __repr__
+        return f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
