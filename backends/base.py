@@ -163,6 +163,15 @@ class Backend(abc.ABC):
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """Return a pyarrow filesystem and the root's path on it, for datasets."""
 
+    def check_root(self) -> None:  # noqa: B027 - optional hook, most stores cannot tell cheaply
+        """Raise :class:`~pacha_sdk.exceptions.StoreNotFoundError` if the root is known absent.
+
+        Readers call it before they read, so that a store that is not there is
+        an error rather than an empty listing; writers never do (the first
+        write creates a local root). This default checks nothing: an object
+        store says so itself on the first request (a missing bucket).
+        """
+
     def open_read(self, key: str) -> BinaryIO:
         """Return a binary file object reading the object at *key* from its start.
 

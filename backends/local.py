@@ -32,7 +32,7 @@ import shutil
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from pacha_sdk.backends.base import Backend, Readable, StoredObject, check_key
-from pacha_sdk.exceptions import UnsafeNameError
+from pacha_sdk.exceptions import StoreNotFoundError, UnsafeNameError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -79,6 +79,14 @@ class LocalBackend(Backend):
         if _TEMP_NAME.fullmatch(key.rsplit("/", 1)[-1]):
             raise UnsafeNameError("key", key, "is reserved for temporary files")
         return os.path.join(self._root, *key.split("/"))
+
+    def check_root(self) -> None:
+        """Raise :class:`StoreNotFoundError` unless the root folder exists."""
+        if os.path.isdir(self._root):
+            return
+        if os.path.exists(self._root):
+            raise StoreNotFoundError(self._root, "it is a file, not a folder")
+        raise StoreNotFoundError(self._root, "the folder does not exist")
 
     def read_bytes(self, key: str) -> bytes:
         """Return the content of the file at *key*."""

@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pacha_sdk.backends import Backend, get_backend
-from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import AmbiguousRunIdError, RunDeletedError, RunNotFoundError
 from pacha_sdk.models import (
     DeletedRun,
@@ -38,6 +37,7 @@ from pacha_sdk.models import (
     seconds_since_beat,
     utc_now,
 )
+from pacha_sdk.query._store import open_store
 from pacha_sdk.storage.annotated import list_run_records
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
@@ -81,10 +81,6 @@ HEARTBEAT_LOST = "heartbeat lost"
 _PREFIX = re.compile(r"^[0-9a-f-]+$")
 
 
-def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
-    return get_backend(resolve_uri(uri), storage_options=storage_options)
-
-
 def _matching(run_ids: set[RunId], wanted: str) -> list[RunId]:
     return sorted(rid for rid in run_ids if rid.replace("-", "").startswith(wanted))
 
@@ -110,10 +106,10 @@ def resolve_run_id(
     text = prefix.strip().lower()
     with contextlib.suppress(ValueError):
         return RunId(str(uuid.UUID(text)))
+    backend = open_store(uri, storage_options)  # also checks the URI: never echo a raw one
     if not _PREFIX.match(text) or not text.strip("-"):
-        raise RunNotFoundError(repr(prefix), resolve_uri(uri))
+        raise RunNotFoundError(repr(prefix), backend.uri)
     wanted = text.replace("-", "")
-    backend = _backend(uri, storage_options)
     candidates = set(stored_run_ids(backend)) if trash is not True else set()
     if trash is not False:
         candidates |= set(list_trash(backend).deletions)
@@ -161,7 +157,7 @@ def reap(
     """
     if older_than is not None and older_than < 0:
         raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     now = utc_now()
     candidates = [
         record for record in list_run_records(backend) if _is_dead(record, now, older_than)
@@ -316,7 +312,7 @@ def gc(
     deleted so far and the number to delete (progress bars).
     """
     retention = _retention(trash_older_than)
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     part_keys = list_keys(backend, METRICS_DIR)
     blob_keys = list_keys(backend, ARTIFACTS_DIR)
     live = set(stored_run_ids(backend))

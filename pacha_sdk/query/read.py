@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pacha_sdk.backends import Backend, get_backend
-from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, RecipeReference, RunId, RunStatus
 from pacha_sdk.query._bad_parts import BadParts, check_bad_parts
+from pacha_sdk.query._store import open_store
 from pacha_sdk.query.part_files import list_part_files
 from pacha_sdk.storage import annotated, records
 from pacha_sdk.storage.layout import METRICS_DIR
@@ -23,6 +22,9 @@ from pacha_sdk.storage.layout import METRICS_DIR
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
+
+    from pacha_sdk.backends import Backend
+
 
 __all__ = [
     "best_run",
@@ -32,10 +34,6 @@ __all__ = [
     "metrics_dataset",
     "read_metrics",
 ]
-
-
-def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
-    return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
 def load_run(
@@ -48,7 +46,8 @@ def load_run(
     (in the trash) does not. A run whose process died stays ``running``;
     its ``is_stale`` property tells (heartbeat older than 3 flush intervals).
     """
-    return annotated.load_run(_backend(uri, storage_options), RunId(run_id))
+    wanted = RunId(run_id)  # a bad id is the argument's fault, whatever the store
+    return annotated.load_run(open_store(uri, storage_options), wanted)
 
 
 def load_rank_records(
@@ -63,7 +62,8 @@ def load_rank_records(
     warning. Raises :class:`RunNotFoundError` if the store has neither the
     run's record nor any rank record.
     """
-    return records.list_rank_records(_backend(uri, storage_options), RunId(run_id))
+    wanted = RunId(run_id)
+    return records.list_rank_records(open_store(uri, storage_options), wanted)
 
 
 def _status_set(
@@ -108,7 +108,7 @@ def list_runs(
     wanted = _status_set(status)
     found = [
         record
-        for record in annotated.list_run_records(_backend(uri, storage_options))
+        for record in annotated.list_run_records(open_store(uri, storage_options))
         if (wanted is None or record.status in wanted)
         and _matches_recipe(record, recipe)
         and (archived is None or record.archived is archived)
@@ -200,7 +200,7 @@ def read_metrics(
     wanted = _names_list(names)
     ids = None if run_ids is None else _run_id_list(run_ids)
     policy = check_bad_parts(bad_parts or ("skip" if ids is None else "raise"))
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     if ids is not None:
         missing = [
             run_id
@@ -245,7 +245,7 @@ def metrics_dataset(
     from pacha_sdk.query.scan import parts_dataset
 
     policy = check_bad_parts(bad_parts)
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
     dataset = parts_dataset(list_part_files(backend), filesystem, root)
     with records.store_errors(backend, "read", METRICS_DIR):
