@@ -172,6 +172,25 @@ class Backend(abc.ABC):
         store says so itself on the first request (a missing bucket).
         """
 
+    def list_temporary(self) -> builtins.list[tuple[str, float]]:
+        """Temporary files that writes left under the root, with when each was last written.
+
+        Each entry is ``(key, mtime)``, *mtime* in seconds since the epoch. A
+        write that publishes through a temporary file (the local backend)
+        leaves one behind when its process is killed midway; listings never
+        show them, so garbage collection asks here. This default has none:
+        an object store's write is one request.
+        """
+        return []
+
+    def delete_temporary(self, key: str) -> None:
+        """Remove the temporary file *key* (from :meth:`list_temporary`).
+
+        Raises :class:`FileNotFoundError` if it is gone; the default, with no
+        temporary files, always does.
+        """
+        raise FileNotFoundError(key)
+
     def open_read(self, key: str) -> BinaryIO:
         """Return a binary file object reading the object at *key* from its start.
 

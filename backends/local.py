@@ -166,6 +166,32 @@ class LocalBackend(Backend):
                 elif not _TEMP_NAME.fullmatch(entry.name):
                     yield f"{rel}{entry.name}", entry
 
+    def list_temporary(self) -> builtins.list[tuple[str, float]]:
+        """Every ``.<name>.tmp-<hex>`` file under the root, with its last modification time."""
+        found: builtins.list[tuple[str, float]] = []
+        if not os.path.isdir(self._root):
+            return found
+        for folder, _dirs, files in os.walk(self._root, onerror=_raise_unless_gone):
+            for name in files:
+                if _TEMP_NAME.fullmatch(name):
+                    path = os.path.join(folder, name)
+                    try:
+                        mtime = os.stat(path).st_mtime
+                    except FileNotFoundError:  # published or cleaned up meanwhile
+                        continue
+                    key = os.path.relpath(path, self._root).replace(os.sep, "/")
+                    found.append((key, mtime))
+        return sorted(found)
+
+    def delete_temporary(self, key: str) -> None:
+        """Remove the temporary file *key*; refuse a key that names anything else."""
+        folder, _, name = key.rpartition("/")
+        if not _TEMP_NAME.fullmatch(name):
+            raise UnsafeNameError("key", key, "is not a temporary file")
+        if folder:
+            check_key(folder)
+        os.unlink(os.path.join(self._root, *key.split("/")))
+
     def exists(self, key: str) -> bool:
         """Return whether a file exists at *key*."""
         return os.path.isfile(self._path(key))

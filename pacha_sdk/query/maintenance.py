@@ -9,8 +9,8 @@ implementation.
   as ``failed`` with the error message ``"heartbeat lost"``.
 * :func:`gc` finds artifact blobs no run refers to, metric part files
   whose run has neither a ``run.json`` nor a rank record (nor is in the
-  trash), and (when given a retention) runs deleted long enough ago; it
-  deletes them only when asked.
+  trash), temporary files that killed writers left behind, and (when given
+  a retention) runs deleted long enough ago; it deletes them only when asked.
 * :func:`pending_spools` lists the spool folders :func:`pacha_sdk.storage.sync` would upload.
 """
 
@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ from pacha_sdk.storage.trash import (
 
 __all__ = [
     "HEARTBEAT_LOST",
+    "TEMP_FILE_AGE",
     "GcReport",
     "gc",
     "pending_spools",
@@ -77,6 +79,13 @@ __all__ = [
 
 HEARTBEAT_LOST = "heartbeat lost"
 """The ``error_message`` :func:`reap` gives a run it marks failed."""
+
+TEMP_FILE_AGE = 3600.0
+"""Seconds a temporary file must go unwritten before :func:`gc` deletes it.
+
+A live write touches its temporary file with every piece it copies; one
+untouched for an hour belongs to a process that died (SIGKILL, OOM, power).
+"""
 
 _PREFIX = re.compile(r"^[0-9a-f-]+$")
 
@@ -191,6 +200,10 @@ class GcReport:
     """Keys of metric part files of no run (no ``run.json``, no rank record, not in the trash)."""
     trash: list[str] = field(default_factory=list)
     """Ids of the runs in the trash deleted longer ago than the retention (emptied for good)."""
+    temp_files: list[str] = field(default_factory=list)
+    """Temporary files of interrupted writes (local stores), unwritten for long enough."""
+    recent_temp_files: list[str] = field(default_factory=list)
+    """Temporary files written to recently: kept, a write may be under way."""
     deleted: bool = False
     """Whether they were deleted (``False`` for a dry run)."""
 
@@ -289,6 +302,7 @@ def gc(
     delete: bool = False,
     progress: Callable[[int, int], None] | None = None,
     trash_older_than: float | timedelta | None = None,
+    temp_older_than: float = TEMP_FILE_AGE,
 ) -> GcReport:
     """Find (and with *delete*, remove) what no run needs any more.
 
@@ -301,7 +315,11 @@ def gc(
     * with *trash_older_than* (seconds, or a :class:`~datetime.timedelta`),
       a run deleted (:func:`pacha_sdk.delete_run`) at least that long ago is
       emptied from the trash for good, and the blobs only it referred to go
-      with it. Without it, the trash is kept (``0`` empties all of it).
+      with it. Without it, the trash is kept (``0`` empties all of it);
+    * a temporary file (``.<name>.tmp-<hex>``, which a local write publishes
+      by link or rename) is left over when its process was killed mid-write;
+      it is collected once unwritten for *temp_older_than* seconds (default
+      :data:`TEMP_FILE_AGE`, an hour), so a write under way keeps its file.
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, and ``runs/`` once more after
@@ -312,7 +330,10 @@ def gc(
     deleted so far and the number to delete (progress bars).
     """
     retention = _retention(trash_older_than)
+    if not temp_older_than >= 0:
+        raise ValueError(f"temp_older_than must be >= 0 seconds, got {temp_older_than!r}")
     backend = open_store(uri, storage_options)
+    temp_files, recent_temp_files = _temporaries(backend, temp_older_than)
     part_keys = list_keys(backend, METRICS_DIR)
     blob_keys = list_keys(backend, ARTIFACTS_DIR)
     live = set(stored_run_ids(backend))
@@ -326,11 +347,15 @@ def gc(
         blobs=_unreferenced_blobs(backend, blob_keys, records),
         parts=_orphan_parts(part_keys, live | kept | ranked_run_ids(backend)),
         trash=sorted(emptied),
+        temp_files=temp_files,
+        recent_temp_files=recent_temp_files,
     )
     if delete:
         doomed = [*report.blobs, *report.parts, *_trash_keys(listing, report.trash)]
+        doomed += report.temp_files
+        temporary = set(report.temp_files)
         for done, key in enumerate(doomed, 1):
-            _delete(backend, key)
+            _delete(backend, key, temporary=key in temporary)
             if progress is not None:
                 progress(done, len(doomed))
         for run_id in report.trash:
@@ -339,12 +364,24 @@ def gc(
     return report
 
 
-def _delete(backend: Backend, key: str) -> None:
+def _temporaries(backend: Backend, older_than: float) -> tuple[list[str], list[str]]:
+    """The store's temporary files unwritten for *older_than* seconds, and the others."""
+    with store_errors(backend, "read", "temporary files"):
+        found = backend.list_temporary()
+    now = time.time()
+    old = [key for key, mtime in found if now - mtime >= older_than]
+    return old, [key for key, mtime in found if now - mtime < older_than]
+
+
+def _delete(backend: Backend, key: str, *, temporary: bool = False) -> None:
     with (
         contextlib.suppress(FileNotFoundError),  # another collector got there first
         store_errors(backend, "delete", key, passing=(FileNotFoundError,)),
     ):
-        backend.delete(key)
+        if temporary:
+            backend.delete_temporary(key)
+        else:
+            backend.delete(key)
 
 
 # Spools.
