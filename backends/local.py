@@ -144,8 +144,12 @@ class LocalBackend(Backend):
             for key, entry in self._walk(prefix)
         )
 
-    def _walk(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    def _walk(
+        self, prefix: str, *, temporary: bool = False
+    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """Yield ``(key, entry)`` for every file under *prefix*, temporary files left out.
+
+        With *temporary*, only the temporary files instead.
 
         Symbolic links to folders are not followed (as :func:`os.walk`); a
         folder removed during the walk is skipped, any other error raises.
@@ -163,24 +167,17 @@ class LocalBackend(Backend):
                 if entry.is_dir():
                     if not entry.is_symlink():
                         pending.append((entry.path, f"{rel}{entry.name}/"))
-                elif not _TEMP_NAME.fullmatch(entry.name):
+                elif bool(_TEMP_NAME.fullmatch(entry.name)) == temporary:
                     yield f"{rel}{entry.name}", entry
 
     def list_temporary(self) -> builtins.list[tuple[str, float]]:
         """Every ``.<name>.tmp-<hex>`` file under the root, with its last modification time."""
         found: builtins.list[tuple[str, float]] = []
-        if not os.path.isdir(self._root):
-            return found
-        for folder, _dirs, files in os.walk(self._root, onerror=_raise_unless_gone):
-            for name in files:
-                if _TEMP_NAME.fullmatch(name):
-                    path = os.path.join(folder, name)
-                    try:
-                        mtime = os.stat(path).st_mtime
-                    except FileNotFoundError:  # published or cleaned up meanwhile
-                        continue
-                    key = os.path.relpath(path, self._root).replace(os.sep, "/")
-                    found.append((key, mtime))
+        for key, entry in self._walk("", temporary=True):
+            try:
+                found.append((key, entry.stat(follow_symlinks=False).st_mtime))
+            except FileNotFoundError:  # published or cleaned up meanwhile
+                continue
         return sorted(found)
 
     def delete_temporary(self, key: str) -> None:

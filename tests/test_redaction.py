@@ -188,6 +188,20 @@ def test_the_decorator_redacts_too(store: str, monkeypatch: pytest.MonkeyPatch) 
     assert recorded_argv(store) == ["train.py", "--wandb-api-key", "***"]
 
 
+def test_hyperparameters_logged_after_the_start_are_redacted(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["train.py", "--hf-token=hf_live_abcdef123456"])
+    with pacha.run(uri=store, system_metrics=False) as run:
+        with pytest.warns(UserWarning, match="'token'"):
+            run.log_hyperparams({"token": "hf_live_abcdef123456", "lr": 0.1})
+        with pytest.warns(UserWarning, match="'config.token'"):
+            run.log_hyperparams({"config": {"token": "hf_live_abcdef123456"}}, lenient=True)
+    custom = pacha.load_run(run.run_id, uri=store).hyperparameters.custom
+    assert custom == {"token": REDACTED, "lr": 0.1, "config.token": REDACTED}
+    assert "hf_live_abcdef123456" not in run_json(store)
+
+
 @pytest.mark.parametrize(
     ("flag", "secret"),
     [

@@ -145,8 +145,14 @@ class Secrets:
             return [self._scrub_value(item) for item in value]
         return value
 
-    def hyperparameters(self, hyperparameters: Hyperparameters) -> Hyperparameters:
-        """*hyperparameters* with secrets in custom strings as ``***``, one warning per key."""
+    def hyperparameters(
+        self, hyperparameters: Hyperparameters, *, stacklevel: int = 4
+    ) -> Hyperparameters:
+        """*hyperparameters* with secrets in custom strings as ``***``, one warning per key.
+
+        *stacklevel* points the warning at the caller's line (the default:
+        past ``Run.__init__`` and ``pacha.run``).
+        """
         if not self._values:
             return hyperparameters
         custom: dict[str, HyperparamValue] = {}
@@ -157,7 +163,7 @@ class Secrets:
                     f"pacha: hyperparameter {key!r} holds a secret given on the command line "
                     f"or in storage_options; it is recorded as {REDACTED!r}",
                     UserWarning,
-                    stacklevel=4,  # past Run.__init__ and run(): the user's line
+                    stacklevel=stacklevel,
                 )
             custom[key] = scrubbed
         return hyperparameters.model_copy(update={"custom": custom})
