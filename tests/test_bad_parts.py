@@ -94,6 +94,15 @@ def test_metrics_dataset_leaves_the_bad_files_out(broken: BrokenStore) -> None:
     assert losses.num_rows == POINTS
 
 
+def test_metrics_dataset_can_skip_the_footer_check(broken: BrokenStore) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = pacha.metrics_dataset(broken.uri, check_parts=False)
+    assert len(dataset.files) == 1 + 4  # the good run's part; the broken run's .parquet files
+    with pytest.raises(pa.ArrowInvalid):  # what pyarrow says: asked for, not a surprise
+        dataset.to_table()
+
+
 def test_reading_exactly_the_broken_run_raises_naming_the_file(broken: BrokenStore) -> None:
     with pytest.raises(pacha.InvalidPartError) as caught:
         pacha.read_metrics(broken.broken, uri=broken.uri)

@@ -226,6 +226,7 @@ def metrics_dataset(
     *,
     storage_options: Mapping[str, Any] | None = None,
     bad_parts: BadParts = "skip",
+    check_parts: bool = True,
 ) -> ds.Dataset:
     """Every run's metrics as a lazy :class:`pyarrow.dataset.Dataset` over the part files.
 
@@ -236,10 +237,14 @@ def metrics_dataset(
     :func:`read_metrics` with ``names=`` is faster: it fetches the files
     side by side, where a dataset scan opens them through fsspec.
 
-    Each file's footer is read once here (side by side, and kept on the
-    fragments for the scans), so that a part file that is not readable is
-    left out with a warning naming it (*bad_parts* ``"skip"``) or raises
-    :class:`InvalidPartError` (``"raise"``) before any scan can trip on it.
+    Each file's footer is read once here (side by side), so that a part
+    file that is not readable is left out with a warning naming it
+    (*bad_parts* ``"skip"``) or raises :class:`InvalidPartError`
+    (``"raise"``) before any scan can trip on it. Locally that costs about
+    0.1 ms a file (the scans reuse the footers); on an object store a
+    request per file (a 1,000-part scan on a local SeaweedFS took 1.5x as
+    long). ``check_parts=False`` reads no footer here: a bad file then fails
+    the scan with pyarrow's error, as a plain ``pyarrow.dataset`` would.
     """
     from pacha_sdk.query._bad_parts import readable_dataset
     from pacha_sdk.query.scan import parts_dataset
@@ -248,6 +253,8 @@ def metrics_dataset(
     backend = open_store(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
     dataset = parts_dataset(list_part_files(backend), filesystem, root)
+    if not check_parts:
+        return dataset
     with records.store_errors(backend, "read", METRICS_DIR):
         return readable_dataset(dataset, bad_parts=policy, locate=_locator(backend, root))
 
