@@ -146,7 +146,7 @@ def describe_environment(
 
 
 def capture_context(
-    record: ExperimentRun, *, env_vars: Iterable[str] = (), secrets: Secrets | None = None
+    record: ExperimentRun, env_vars: Iterable[str] | None = (), secrets: Secrets | None = None
 ) -> None:
     """Fill *record*'s hardware, git fields and ``extra.environment``; never raises.
 
@@ -162,4 +162,4 @@ def capture_context(
         record.git_commit = git.commit
         record.git_dirty = git.dirty
     with contextlib.suppress(Exception):
-        record.extra["environment"] = describe_environment(env_vars, secrets=secrets)
+        record.extra["environment"] = describe_environment(env_vars or (), secrets=secrets)

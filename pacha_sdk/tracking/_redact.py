@@ -30,8 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pacha_sdk.models import Hyperparameters, HyperparamValue
+    from pacha_sdk.tracking._options import RunOptions
 
-__all__ = ["MIN_SCRUB_CHARS", "REDACTED", "Secrets", "looks_like_secret_flag"]
+__all__ = [
+    "MIN_SCRUB_CHARS",
+    "REDACTED",
+    "Secrets",
+    "looks_like_secret_flag",
+    "redacted_hyperparameters",
+]
 
 REDACTED = "***"
 """What a secret is stored as."""
@@ -167,3 +174,19 @@ class Secrets:
                 )
             custom[key] = scrubbed
         return hyperparameters.model_copy(update={"custom": custom})
+
+
+def redacted_hyperparameters(
+    hparams: Hyperparameters | Mapping[str, Any] | None, options: RunOptions
+) -> tuple[Secrets, Hyperparameters]:
+    """A new run's secrets (``sys.argv`` and its ``storage_options``) and its hyperparameters.
+
+    The hyperparameters are built from *hparams* by the strict rules, then
+    redacted; a warning names each key that held a secret.
+    """
+    import sys
+
+    from pacha_sdk.tracking._hparams import build_hyperparameters
+
+    secrets = Secrets(sys.argv, options["storage_options"])
+    return secrets, secrets.hyperparameters(build_hyperparameters(hparams), stacklevel=5)

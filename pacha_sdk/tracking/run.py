@@ -20,7 +20,6 @@ tensor values (``_tensors``), the sampler and console capture
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -48,10 +47,9 @@ from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
 from pacha_sdk.tracking._fork import ForkedRun
-from pacha_sdk.tracking._hparams import build_hyperparameters
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
-from pacha_sdk.tracking._redact import Secrets
+from pacha_sdk.tracking._redact import redacted_hyperparameters
 from pacha_sdk.tracking._setup import new_keeper, new_writer, output_key, retry_policy
 from pacha_sdk.tracking._system_metrics import sampling_interval
 from pacha_sdk.tracking._tensors import TensorValues
@@ -98,8 +96,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         parent = parent if parent is not None else _context.current_run()
         shared_id = _ranks.resolve_run_id(checked["run_id"], nested=parent is not None)
         self._rank = rank = _ranks.resolve_rank(checked["rank"])
-        self._secrets = Secrets(sys.argv, checked["storage_options"])
-        hyperparameters = self._secrets.hyperparameters(build_hyperparameters(hparams))
+        self._secrets, hyperparameters = redacted_hyperparameters(hparams, checked)
         self._explicit_hparams = hparams is not None
         self._backend: Backend = get_backend(
             resolve_uri(checked["uri"]), storage_options=checked["storage_options"]
@@ -271,9 +268,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
             log_key = output_key(self._keeper) if options["capture_output"] else None
             with self._keeper.lock:
                 if not self._writes_rank_record:  # rank 0 records the job's context
-                    capture_context(
-                        self._record, env_vars=options["env_vars"] or (), secrets=self._secrets
-                    )
+                    capture_context(self._record, options["env_vars"], self._secrets)
                 if log_key is not None:
                     self._record.log_uri = f"{self.uri}/{log_key}"
                 self._keeper.start()
