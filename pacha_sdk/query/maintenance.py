@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import re
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from pacha_sdk.models import (
     utc_now,
 )
 from pacha_sdk.query._store import open_store
+from pacha_sdk.query._temp_files import TEMP_FILE_AGE, delete_temporary, temporaries
 from pacha_sdk.storage.annotated import list_run_records
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
@@ -79,13 +79,6 @@ __all__ = [
 
 HEARTBEAT_LOST = "heartbeat lost"
 """The ``error_message`` :func:`reap` gives a run it marks failed."""
-
-TEMP_FILE_AGE = 3600.0
-"""Seconds a temporary file must go unwritten before :func:`gc` deletes it.
-
-A live write touches its temporary file with every piece it copies; one
-untouched for an hour belongs to a process that died (SIGKILL, OOM, power).
-"""
 
 _PREFIX = re.compile(r"^[0-9a-f-]+$")
 
@@ -316,10 +309,8 @@ def gc(
       a run deleted (:func:`pacha_sdk.delete_run`) at least that long ago is
       emptied from the trash for good, and the blobs only it referred to go
       with it. Without it, the trash is kept (``0`` empties all of it);
-    * a temporary file (``.<name>.tmp-<hex>``, which a local write publishes
-      by link or rename) is left over when its process was killed mid-write;
-      it is collected once unwritten for *temp_older_than* seconds (default
-      :data:`TEMP_FILE_AGE`, an hour), so a write under way keeps its file.
+    * a temporary file a local write left when it was killed midway, once
+      unwritten for *temp_older_than* seconds (see :mod:`._temp_files`).
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, and ``runs/`` once more after
@@ -330,10 +321,8 @@ def gc(
     deleted so far and the number to delete (progress bars).
     """
     retention = _retention(trash_older_than)
-    if not temp_older_than >= 0:
-        raise ValueError(f"temp_older_than must be >= 0 seconds, got {temp_older_than!r}")
     backend = open_store(uri, storage_options)
-    temp_files, recent_temp_files = _temporaries(backend, temp_older_than)
+    temp_files, recent_temp_files = temporaries(backend, temp_older_than)
     part_keys = list_keys(backend, METRICS_DIR)
     blob_keys = list_keys(backend, ARTIFACTS_DIR)
     live = set(stored_run_ids(backend))
@@ -353,9 +342,8 @@ def gc(
     if delete:
         doomed = [*report.blobs, *report.parts, *_trash_keys(listing, report.trash)]
         doomed += report.temp_files
-        temporary = set(report.temp_files)
         for done, key in enumerate(doomed, 1):
-            _delete(backend, key, temporary=key in temporary)
+            (delete_temporary if key in report.temp_files else _delete)(backend, key)
             if progress is not None:
                 progress(done, len(doomed))
         for run_id in report.trash:
@@ -364,24 +352,12 @@ def gc(
     return report
 
 
-def _temporaries(backend: Backend, older_than: float) -> tuple[list[str], list[str]]:
-    """The store's temporary files unwritten for *older_than* seconds, and the others."""
-    with store_errors(backend, "read", "temporary files"):
-        found = backend.list_temporary()
-    now = time.time()
-    old = [key for key, mtime in found if now - mtime >= older_than]
-    return old, [key for key, mtime in found if now - mtime < older_than]
-
-
-def _delete(backend: Backend, key: str, *, temporary: bool = False) -> None:
+def _delete(backend: Backend, key: str) -> None:
     with (
         contextlib.suppress(FileNotFoundError),  # another collector got there first
         store_errors(backend, "delete", key, passing=(FileNotFoundError,)),
     ):
-        if temporary:
-            backend.delete_temporary(key)
-        else:
-            backend.delete(key)
+        backend.delete(key)
 
 
 # Spools.
