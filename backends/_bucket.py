@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from pacha_sdk.backends._fsspec import FsspecBackend
 from pacha_sdk.backends.registry import split_scheme
-from pacha_sdk.exceptions import BucketNotFoundError
+from pacha_sdk.exceptions import BucketNotFoundError, InvalidUriError
 
 if TYPE_CHECKING:
     from pacha_sdk.backends.base import Readable
@@ -32,7 +32,8 @@ class BucketBackend(FsspecBackend):
     """Objects under ``scheme://bucket/prefix`` of an object store.
 
     Raises:
-        ValueError: the URI names no bucket, or carries credentials.
+        InvalidUriError: the URI names no bucket, or carries credentials (a
+            ``ValueError`` too).
     """
 
     store_name: ClassVar[str]
@@ -44,12 +45,13 @@ class BucketBackend(FsspecBackend):
         scheme, rest = split_scheme(uri)
         bucket, _, prefix = rest.strip("/").partition("/")
         if "@" in bucket or ":" in bucket:  # never echo it: it may hold a secret
-            raise ValueError(
-                f"{self.store_name} URIs cannot carry credentials (user:secret@bucket); "
-                "pass them in storage_options or the environment"
+            raise InvalidUriError(
+                f"{self.store_name} URIs cannot carry credentials or a port "
+                "(user:secret@bucket, bucket:port); pass credentials in storage_options or "
+                "the environment, and a server as endpoint_url"
             )
         if not bucket:
-            raise ValueError(
+            raise InvalidUriError(
                 f"a {self.store_name} URI names a bucket, e.g. {scheme}://bucket/prefix; "
                 f"got {uri!r}"
             )

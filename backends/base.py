@@ -163,6 +163,34 @@ class Backend(abc.ABC):
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """Return a pyarrow filesystem and the root's path on it, for datasets."""
 
+    def check_root(self) -> None:  # noqa: B027 - optional hook, most stores cannot tell cheaply
+        """Raise :class:`~pacha_sdk.exceptions.StoreNotFoundError` if the root is known absent.
+
+        Readers call it before they read, so that a store that is not there is
+        an error rather than an empty listing; writers never do (the first
+        write creates a local root). This default checks nothing: an object
+        store says so itself on the first request (a missing bucket).
+        """
+
+    def list_temporary(self) -> builtins.list[tuple[str, float]]:
+        """Temporary files that writes left under the root, with when each was last written.
+
+        Each entry is ``(key, mtime)``, *mtime* in seconds since the epoch. A
+        write that publishes through a temporary file (the local backend)
+        leaves one behind when its process is killed midway; listings never
+        show them, so garbage collection asks here. This default has none:
+        an object store's write is one request.
+        """
+        return []
+
+    def delete_temporary(self, key: str) -> None:
+        """Remove the temporary file *key* (from :meth:`list_temporary`).
+
+        Raises :class:`FileNotFoundError` if it is gone; the default, with no
+        temporary files, always does.
+        """
+        raise FileNotFoundError(key)
+
     def open_read(self, key: str) -> BinaryIO:
         """Return a binary file object reading the object at *key* from its start.
 

@@ -32,7 +32,7 @@ import shutil
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from pacha_sdk.backends.base import Backend, Readable, StoredObject, check_key
-from pacha_sdk.exceptions import UnsafeNameError
+from pacha_sdk.exceptions import StoreNotFoundError, UnsafeNameError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -79,6 +79,14 @@ class LocalBackend(Backend):
         if _TEMP_NAME.fullmatch(key.rsplit("/", 1)[-1]):
             raise UnsafeNameError("key", key, "is reserved for temporary files")
         return os.path.join(self._root, *key.split("/"))
+
+    def check_root(self) -> None:
+        """Raise :class:`StoreNotFoundError` unless the root folder exists."""
+        if os.path.isdir(self._root):
+            return
+        if os.path.exists(self._root):
+            raise StoreNotFoundError(self._root, "it is a file, not a folder")
+        raise StoreNotFoundError(self._root, "the folder does not exist")
 
     def read_bytes(self, key: str) -> bytes:
         """Return the content of the file at *key*."""
@@ -136,8 +144,12 @@ class LocalBackend(Backend):
             for key, entry in self._walk(prefix)
         )
 
-    def _walk(self, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    def _walk(
+        self, prefix: str, *, temporary: bool = False
+    ) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """Yield ``(key, entry)`` for every file under *prefix*, temporary files left out.
+
+        With *temporary*, only the temporary files instead.
 
         Symbolic links to folders are not followed (as :func:`os.walk`); a
         folder removed during the walk is skipped, any other error raises.
@@ -155,8 +167,27 @@ class LocalBackend(Backend):
                 if entry.is_dir():
                     if not entry.is_symlink():
                         pending.append((entry.path, f"{rel}{entry.name}/"))
-                elif not _TEMP_NAME.fullmatch(entry.name):
+                elif bool(_TEMP_NAME.fullmatch(entry.name)) == temporary:
                     yield f"{rel}{entry.name}", entry
+
+    def list_temporary(self) -> builtins.list[tuple[str, float]]:
+        """Every ``.<name>.tmp-<hex>`` file under the root, with its last modification time."""
+        found: builtins.list[tuple[str, float]] = []
+        for key, entry in self._walk("", temporary=True):
+            try:
+                found.append((key, entry.stat(follow_symlinks=False).st_mtime))
+            except FileNotFoundError:  # published or cleaned up meanwhile
+                continue
+        return sorted(found)
+
+    def delete_temporary(self, key: str) -> None:
+        """Remove the temporary file *key*; refuse a key that names anything else."""
+        folder, _, name = key.rpartition("/")
+        if not _TEMP_NAME.fullmatch(name):
+            raise UnsafeNameError("key", key, "is not a temporary file")
+        if folder:
+            check_key(folder)
+        os.unlink(os.path.join(self._root, *key.split("/")))
 
     def exists(self, key: str) -> bool:
         """Return whether a file exists at *key*."""

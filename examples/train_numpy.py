@@ -1,11 +1,17 @@
 """Train a small logistic-regression model with numpy, logging loss and accuracy per step.
 
-Needs numpy (``pip install numpy``). Runs in a few seconds on a laptop CPU.
+Needs numpy: ``pip install -e '.[examples]'`` (or ``pip install numpy``).
+Runs in a few seconds on a laptop CPU.
 
     python examples/train_numpy.py
 """
 
-import numpy as np
+import sys
+
+try:
+    import numpy as np
+except ImportError:
+    sys.exit("this example needs numpy: pip install -e '.[examples]' (or pip install numpy)")
 
 import pacha_sdk as pacha
 

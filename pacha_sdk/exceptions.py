@@ -10,10 +10,12 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── InvalidRunIdError (ValueError)           not a UUID
     ├── UnsafeNameError (ValueError)             a name that would escape the root
     ├── InvalidRecordError (ValueError)          a stored run.json that cannot be read
+    │   └── InvalidPartError                     a metric part file that cannot be read
     ├── InvalidAnnotationError (ValueError)      a tag or note that cannot be stored (too long)
     ├── ArtifactCorruptedError (ValueError)      a blob whose content does not match its hash
     ├── UnknownSchemeError (ValueError)          no backend for a URI scheme
     ├── ImportSourceError (ValueError)           an import source that is missing or not one
+    ├── InvalidUriError (ValueError)             a store URI naming no bucket, or with a password
     ├── NoActiveRunError (RuntimeError)          module-level logging outside a run
     ├── RunStateError (RuntimeError)             e.g. logging to a finished run
     │   └── RunInUseError                        another process writes this run's record
@@ -25,7 +27,8 @@ exception, the class inherits it too, so ``except ValueError`` keeps working::
     ├── ExtraNotInstalledError (ImportError)     an optional extra is missing
     └── StoreError (OSError)                     the store refused or failed an operation
         ├── StorePermissionError (PermissionError)  credentials refused or access denied
-        └── BucketNotFoundError                  the bucket does not exist
+        ├── BucketNotFoundError                  the bucket does not exist
+        └── StoreNotFoundError                   a local store folder that does not exist
 
 ``BackendNotInstalledError`` is another name of :class:`ExtraNotInstalledError`
 (the same class, kept so code that catches it keeps working): a backend's
@@ -63,8 +66,10 @@ __all__ = [
     "InvalidAnnotationError",
     "InvalidHyperparameterError",
     "InvalidMetricError",
+    "InvalidPartError",
     "InvalidRecordError",
     "InvalidRunIdError",
+    "InvalidUriError",
     "MetricNotFoundError",
     "MetricTypeError",
     "NoActiveRunError",
@@ -74,6 +79,7 @@ __all__ = [
     "RunNotFoundError",
     "RunStateError",
     "StoreError",
+    "StoreNotFoundError",
     "StorePermissionError",
     "UnknownSchemeError",
     "UnsafeNameError",
@@ -81,8 +87,11 @@ __all__ = [
 
 
 def _show(value: object, limit: int = 80) -> str:
-    """Return a short ``repr`` of *value* for an error message."""
-    text = repr(value)
+    """Return a short ``repr`` of *value* for an error message (its type if it has none)."""
+    try:
+        text = repr(value)
+    except Exception:  # a deep structure (RecursionError) or a broken __repr__
+        return f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -141,6 +150,19 @@ class InvalidAnnotationError(PachaError, ValueError):
     def __init__(self, what: str, value: object, problem: str) -> None:
         self.value = value
         super().__init__(f"{what} {_show(value)}: {problem}")
+
+
+class InvalidPartError(InvalidRecordError):
+    """A metric part file that cannot be read: cut short, empty, not Parquet, another schema."""
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        self.problem = problem
+        PachaError.__init__(  # its own message, not the run record's
+            self,
+            f"{location} is not a readable metric part file: {problem} (move it out of the "
+            "store to read the rest of the run; read_metrics(..., bad_parts='skip') skips it)",
+        )
 
 
 class NoActiveRunError(PachaError, RuntimeError):
@@ -271,6 +293,13 @@ class ImportSourceError(PachaError, ValueError):
         super().__init__(f"{source}: {problem}")
 
 
+class InvalidUriError(PachaError, ValueError):
+    """A store URI that names no store (``s3://``) or carries credentials (``user:pw@``).
+
+    The message never repeats a URI that may hold a secret.
+    """
+
+
 class ExtraNotInstalledError(PachaError, ImportError):
     """A feature needs an optional extra of pacha-sdk (or a package) that is not installed.
 
@@ -326,3 +355,15 @@ class BucketNotFoundError(StoreError):
     def __init__(self, bucket: str, message: str) -> None:
         self.bucket = bucket
         super().__init__(message)
+
+
+class StoreNotFoundError(StoreError):
+    """A store that a read names does not exist (a local folder that is not there).
+
+    Writing creates a local store; reading one that is missing is an error,
+    never an empty answer, so a mistyped path does not read as "no runs".
+    """
+
+    def __init__(self, location: str, problem: str) -> None:
+        self.location = location
+        super().__init__(f"no pacha store at {location}: {problem}")

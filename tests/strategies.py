@@ -54,9 +54,9 @@ hyperparameters = st.builds(
 
 recipe_versions = st.builds(
     pacha.RecipeVersion,
-    major=st.integers(0, 2**32),
-    minor=st.integers(0, 2**32),
-    patch=st.integers(0, 2**32),
+    major=st.integers(0, 2**32 - 1),  # pacha's u32
+    minor=st.integers(0, 2**32 - 1),
+    patch=st.integers(0, 2**32 - 1),
 )
 
 recipes = st.builds(pacha.RecipeReference, st.text(min_size=1, max_size=20), recipe_versions)

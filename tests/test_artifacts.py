@@ -159,6 +159,7 @@ def test_a_corrupted_blob_is_never_downloaded(
 
 
 def test_a_missing_blob(store: str, tmp_path: Path) -> None:
+    Path(store).mkdir()  # a store without that blob
     with pytest.raises(pacha.ArtifactNotFoundError, match=HELLO_HASH) as caught:
         pacha.open_artifact(HELLO_HASH, uri=store)
     assert isinstance(caught.value, LookupError)

@@ -336,8 +336,10 @@ def test_reading_an_unknown_run(store: str) -> None:
 
 def test_list_runs_of_a_root_that_does_not_exist(tmp_path: Path) -> None:
     root = tmp_path / "never-written"
-    assert pacha.list_runs(uri=str(root)) == []
-    assert pacha.best_run("loss", uri=str(root)) is None
+    with pytest.raises(pacha.StoreNotFoundError, match="never-written"):
+        pacha.list_runs(uri=str(root))  # a mistyped path is not "no runs"
+    with pytest.raises(pacha.StoreNotFoundError, match="never-written"):
+        pacha.best_run("loss", uri=str(root))
     assert not root.exists()
 
 

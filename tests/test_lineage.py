@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pydantic
 import pytest
 
@@ -74,6 +76,7 @@ def test_an_artifact_no_run_mentions(store: str) -> None:
 
 
 def test_lineage_is_frozen(store: str) -> None:
+    Path(store).mkdir()
     found = pacha.lineage("0" * 64, uri=store)
     with pytest.raises(pydantic.ValidationError):
         found.produced_by = ["x"]  # type: ignore[misc]

@@ -106,8 +106,13 @@ def test_an_unreadable_part_is_named(where: dict[str, Any]) -> None:
     backend = get_backend(where["uri"], storage_options=where["storage_options"])
     key = f"metrics/run_id={run.run_id}/part-broken-000000.parquet"
     backend.write_new(key, b"not parquet at all")
+    with pytest.warns(UserWarning, match="skipping .*part-broken"):  # every run: the rest reads
+        points = pacha.read_metrics(names=["loss"], **where)
+    assert points.column("value").to_pylist() == [0.5]
+    with pytest.raises(pacha.InvalidPartError, match="part-broken"):  # exactly that run
+        pacha.read_metrics(run.run_id, names=["loss"], **where)
     with pytest.raises(pacha.InvalidRecordError, match="part-broken"):
-        pacha.read_metrics(names=["loss"], **where)
+        pacha.read_metrics(run.run_id, **where)
 
 
 def test_a_second_list_runs_reads_only_what_changed(faulty_s3: Any) -> None:

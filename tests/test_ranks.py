@@ -325,6 +325,7 @@ def test_track_takes_the_run_id_and_rank_from_the_environment(
 
 
 def test_load_rank_records_errors(store: str) -> None:
+    Path(store).mkdir()
     with pytest.raises(pacha.RunNotFoundError):
         pacha.load_rank_records(str(uuid.uuid4()), uri=store)
     with pytest.raises(pacha.InvalidRunIdError):

@@ -246,6 +246,7 @@ def test_metrics_dataset_filters_on_run_and_name(store: str) -> None:
 
 
 def test_metrics_dataset_of_an_empty_store(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()  # a store no run has flushed a point to yet
     dataset = pacha.metrics_dataset(str(tmp_path / "empty"))
     table = dataset.to_table()
     assert table.num_rows == 0
@@ -295,7 +296,8 @@ def test_best_run_over_completed_runs(store: str) -> None:
             run.complete()
         return run.run_id
 
-    assert pacha.best_run("loss", uri=store) is None
+    Path(store).mkdir()
+    assert pacha.best_run("loss", uri=store) is None  # an empty store has no best run
     high = finished([0.9, 0.5])
     low = finished([0.8, 0.2])
     finished([0.01, 0.001], fail=True)  # lower, but failed

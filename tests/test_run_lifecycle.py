@@ -281,7 +281,7 @@ def test_finishing_a_run_never_started_is_an_error(store: str, finish: str) -> N
     with pytest.raises(pacha.RunStateError):
         finisher()
     assert run.status is pacha.RunStatus.PENDING
-    with pytest.raises(pacha.RunNotFoundError):
+    with pytest.raises(pacha.StoreNotFoundError):  # nothing was written, not even the folder
         pacha.load_run(str(run.run_id), uri=store)
 
 

@@ -21,6 +21,7 @@ from pacha_sdk.query.maintenance import reap
 from pacha_sdk.query.read import list_runs, load_run
 from pacha_sdk.views.charts import metric_order
 from pacha_sdk.views.display import (
+    CELL_CHARS,
     deleted_overview,
     format_duration,
     format_time,
@@ -71,7 +72,10 @@ def _list_table(records: list[ExperimentRun], hparams: list[str], metrics: list[
             _status_cell(record),
             format_time(record.started_at),
             format_duration(record.duration_secs),
-            *(format_value(flat[name]) if name in flat else "" for name in hparams),
+            *(
+                format_value(flat[name], max_chars=CELL_CHARS) if name in flat else ""
+                for name in hparams
+            ),
             *(format_value(summary[name]) if name in summary else "" for name in metrics),
         )
     return grid

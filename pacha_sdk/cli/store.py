@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from pacha_sdk.cli._args import add_json, add_store, duration, store
+from pacha_sdk.cli._args import add_json, add_store, duration, seconds, store
 from pacha_sdk.exceptions import StoreError
-from pacha_sdk.query.maintenance import gc, pending_spools
+from pacha_sdk.query.maintenance import TEMP_FILE_AGE, gc, pending_spools
 from pacha_sdk.storage.sync import SyncReport, sync
 
 if TYPE_CHECKING:
@@ -68,22 +68,39 @@ def cmd_gc(args: argparse.Namespace, out: Output) -> int:
             delete=args.yes,
             progress=update,
             trash_older_than=args.trash_older_than,
+            temp_older_than=args.temp_older_than,
             **store(args),
         )
-    count = len(report.blobs) + len(report.parts) + len(report.trash)
+    count = len(report.blobs) + len(report.parts) + len(report.trash) + len(report.temp_files)
     if args.json:
         keys = {"blobs": report.blobs, "parts": report.parts, "trash": report.trash}
-        out.json({"deleted": report.deleted, **keys})
+        temps = {"temp_files": report.temp_files, "recent_temp_files": report.recent_temp_files}
+        out.json({"deleted": report.deleted, **keys, **temps})
         return 0
-    for key in [*report.blobs, *report.parts, *(f"trash/{run_id}" for run_id in report.trash)]:
+    trash = (f"trash/{run_id}" for run_id in report.trash)
+    for key in [*report.blobs, *report.parts, *trash, *report.temp_files]:
         out.print(key)
     verb = "deleted" if report.deleted else "would delete"
     hint = "" if report.deleted or not count else " (dry run: pass --yes to delete)"
     counts = [f"{len(report.blobs)} artifact blob(s)", f"{len(report.parts)} part file(s)"]
     if report.trash:
         counts.append(f"{len(report.trash)} run(s) from the trash")
+    if report.temp_files:
+        counts.append(f"{len(report.temp_files)} temporary file(s)")
     out.note(f"{verb} {', '.join(counts[:-1])} and {counts[-1]}{hint}")
+    _note_recent_temp_files(report.recent_temp_files, args.temp_older_than, out)
     return 0
+
+
+def _note_recent_temp_files(recent: list[str], older_than: float, out: Output) -> None:
+    """Say that temporary files written to recently were kept (a write may be under way)."""
+    if recent:
+        count = len(recent)
+        out.note(
+            f"{count} temporary file{'s' if count > 1 else ''} written to in the last "
+            f"{older_than:g} s {'are' if count > 1 else 'is'} kept "
+            "(a write may be under way; --temp-older-than changes that)"
+        )
 
 
 def register(commands: Commands) -> None:
@@ -112,6 +129,14 @@ def register(commands: Commands) -> None:
         metavar="DURATION",
         help="also empty, for good, the runs deleted at least this long ago "
         "(7d, 12h, 30m, 90s; 0 empties the whole trash)",
+    )
+    collect.add_argument(
+        "--temp-older-than",
+        metavar="SECONDS",
+        type=seconds,
+        default=TEMP_FILE_AGE,
+        help="collect temporary files of interrupted writes once unwritten this long "
+        f"(default {TEMP_FILE_AGE:g}: a write under way keeps its file)",
     )
     add_store(collect)
     add_json(collect)

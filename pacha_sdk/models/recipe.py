@@ -1,15 +1,38 @@
-"""Recipes and hyperparameters, as pacha's ``recipe`` module."""
+"""Recipes and hyperparameters, as pacha's ``recipe`` module.
+
+The numeric bounds are pacha's Rust types, so that every record written here
+loads there: ``batch_size``, ``epochs`` and ``warmup_steps`` are ``usize``
+(:data:`USIZE_MAX`, a 64-bit machine's), version numbers ``u32``
+(:data:`U32_MAX`), floats finite (JSON has no NaN). A stored ``null`` in
+``custom`` (an older SDK's NaN) is left out on read, as ``None`` is on input.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
-from pydantic import Field, NonNegativeInt, model_validator
+from pydantic import Field, field_validator, model_validator
 from typing_extensions import TypeAliasType
 
 from pacha_sdk.models._base import Model
 
-__all__ = ["HyperparamValue", "Hyperparameters", "RecipeReference", "RecipeVersion"]
+__all__ = [
+    "U32_MAX",
+    "USIZE_MAX",
+    "HyperparamValue",
+    "Hyperparameters",
+    "RecipeReference",
+    "RecipeVersion",
+]
+
+USIZE_MAX = 2**64 - 1
+"""Largest ``batch_size``, ``epochs`` or ``warmup_steps``: pacha's ``usize`` on 64 bits."""
+U32_MAX = 2**32 - 1
+"""Largest major, minor or patch number: pacha's ``u32``."""
+
+_FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+_Usize = Annotated[int, Field(ge=0, le=USIZE_MAX)]
+_U32 = Annotated[int, Field(ge=0, le=U32_MAX)]
 
 
 if TYPE_CHECKING:
@@ -17,11 +40,9 @@ if TYPE_CHECKING:
 else:  # pydantic needs a named alias to validate the recursion
     HyperparamValue = TypeAliasType(
         "HyperparamValue",
-        Union[bool, int, float, str, list["HyperparamValue"]],  # noqa: UP007
+        Union[bool, int, _FiniteFloat, str, list["HyperparamValue"]],  # noqa: UP007
     )
 """A hyperparameter value: float, int, bool, string or a list of those (pacha's untagged enum)."""
-
-_FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Hyperparameters(Model):
@@ -34,15 +55,15 @@ class Hyperparameters(Model):
 
     learning_rate: _FiniteFloat = 1e-3
     """Learning rate."""
-    batch_size: NonNegativeInt = 32
+    batch_size: _Usize = 32
     """Batch size."""
-    epochs: NonNegativeInt = 10
+    epochs: _Usize = 10
     """Number of epochs."""
     weight_decay: _FiniteFloat = 0.0
     """Weight decay (L2 regularisation)."""
     max_grad_norm: _FiniteFloat | None = None
     """Gradient clipping norm; left out of JSON when unset."""
-    warmup_steps: NonNegativeInt | None = None
+    warmup_steps: _Usize | None = None
     """Warmup steps; left out of JSON when unset."""
     custom: dict[str, HyperparamValue] = Field(default_factory=dict)
     """Every other hyperparameter, by name (nested mappings as dotted keys)."""
@@ -50,6 +71,13 @@ class Hyperparameters(Model):
     NAMED: ClassVar[frozenset[str]] = frozenset(
         {"learning_rate", "batch_size", "epochs", "weight_decay", "max_grad_norm", "warmup_steps"}
     )
+
+    @field_validator("custom", mode="before")
+    @classmethod
+    def _leave_out_none(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in data.values():
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
     def as_flat_dict(self) -> dict[str, HyperparamValue]:
         """Return the named fields that are set and every custom value in one dict."""
@@ -60,11 +88,11 @@ class Hyperparameters(Model):
 class RecipeVersion(Model, frozen=True):
     """A recipe's semantic version; JSON ``{major, minor, patch}``, also accepts ``"1.2.0"``."""
 
-    major: NonNegativeInt
+    major: _U32
     """Major version."""
-    minor: NonNegativeInt = 0
+    minor: _U32 = 0
     """Minor version."""
-    patch: NonNegativeInt = 0
+    patch: _U32 = 0
     """Patch version."""
 
     @model_validator(mode="before")

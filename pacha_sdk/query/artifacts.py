@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from pacha_sdk.backends import get_backend
-from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import ArtifactCorruptedError, ArtifactNotFoundError
 from pacha_sdk.models import ArtifactReference
+from pacha_sdk.query._store import open_store
 from pacha_sdk.storage.blobs import CHUNK_SIZE, content_hash_of, new_hasher
 from pacha_sdk.storage.layout import artifact_key
 from pacha_sdk.storage.records import store_errors
@@ -76,7 +75,7 @@ def _open_blob(
     storage_options: Mapping[str, Any] | None,
 ) -> _VerifyingReader:
     digest = content_hash_of(ref_or_hash)
-    backend = get_backend(resolve_uri(uri), storage_options=storage_options)
+    backend = open_store(uri, storage_options)
     key = artifact_key(digest)
     try:
         with store_errors(backend, "read", key, passing=(FileNotFoundError,)):

@@ -39,8 +39,6 @@ from pacha_sdk._names import (
     check_tag_names,
     check_tags,
 )
-from pacha_sdk.backends import Backend, StoredObject, get_backend
-from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import (
     InvalidAnnotationError,
     RunDeletedError,
@@ -58,6 +56,7 @@ from pacha_sdk.models import (
     seconds_since_beat,
     utc_now,
 )
+from pacha_sdk.query._store import open_store
 from pacha_sdk.storage import annotated, records
 from pacha_sdk.storage.layout import (
     deletion_record_key,
@@ -70,13 +69,10 @@ from pacha_sdk.storage.layout import (
 from pacha_sdk.storage.trash import list_trash, read_deletion, read_deletions, write_deletion
 
 if TYPE_CHECKING:
+    from pacha_sdk.backends import Backend, StoredObject
     from pacha_sdk.storage.trash import TrashListing
 
 __all__ = ["annotate", "check_not_running", "delete_run", "list_deleted_runs", "restore_run"]
-
-
-def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
-    return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
 def _author() -> str | None:
@@ -177,7 +173,7 @@ def annotate(
     """
     rid = RunId(run_id)
     edit = _edit(rid, add_tags, remove_tags, note, name, archived=archived)
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     if not records.has_run(backend, rid):
         raise _missing(backend, rid)
     annotated.write_annotation(backend, edit)
@@ -303,7 +299,7 @@ def delete_run(
     the run's record as it was deleted.
     """
     rid = RunId(run_id)
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     listed = _live(backend, rid)
     live = [item.key for item in listed]
     previous = read_deletion(backend, rid)
@@ -346,7 +342,7 @@ def restore_run(
     trash.
     """
     rid = RunId(run_id)
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     deletion = read_deletion(backend, rid)
     if deletion is not None:
         deletion.state = DeletionState.RESTORING
@@ -374,6 +370,6 @@ def list_deleted_runs(
     deletion was interrupted has state ``deleting`` (run :func:`delete_run`
     again, or :func:`restore_run`).
     """
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     deletions = read_deletions(backend, list_trash(backend), with_records=True)
     return sorted(deletions, key=lambda deletion: deletion.deleted_at, reverse=True)

@@ -9,8 +9,8 @@ implementation.
   as ``failed`` with the error message ``"heartbeat lost"``.
 * :func:`gc` finds artifact blobs no run refers to, metric part files
   whose run has neither a ``run.json`` nor a rank record (nor is in the
-  trash), and (when given a retention) runs deleted long enough ago; it
-  deletes them only when asked.
+  trash), temporary files that killed writers left behind, and (when given
+  a retention) runs deleted long enough ago; it deletes them only when asked.
 * :func:`pending_spools` lists the spool folders :func:`pacha_sdk.storage.sync` would upload.
 """
 
@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pacha_sdk.backends import Backend, get_backend
-from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import AmbiguousRunIdError, RunDeletedError, RunNotFoundError
 from pacha_sdk.models import (
     DeletedRun,
@@ -38,6 +37,8 @@ from pacha_sdk.models import (
     seconds_since_beat,
     utc_now,
 )
+from pacha_sdk.query._store import open_store
+from pacha_sdk.query._temp_files import TEMP_FILE_AGE, delete_temporary, temporaries
 from pacha_sdk.storage.annotated import list_run_records
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
@@ -68,6 +69,7 @@ from pacha_sdk.storage.trash import (
 
 __all__ = [
     "HEARTBEAT_LOST",
+    "TEMP_FILE_AGE",
     "GcReport",
     "gc",
     "pending_spools",
@@ -79,10 +81,6 @@ HEARTBEAT_LOST = "heartbeat lost"
 """The ``error_message`` :func:`reap` gives a run it marks failed."""
 
 _PREFIX = re.compile(r"^[0-9a-f-]+$")
-
-
-def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
-    return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
 def _matching(run_ids: set[RunId], wanted: str) -> list[RunId]:
@@ -110,10 +108,10 @@ def resolve_run_id(
     text = prefix.strip().lower()
     with contextlib.suppress(ValueError):
         return RunId(str(uuid.UUID(text)))
+    backend = open_store(uri, storage_options)  # also checks the URI: never echo a raw one
     if not _PREFIX.match(text) or not text.strip("-"):
-        raise RunNotFoundError(repr(prefix), resolve_uri(uri))
+        raise RunNotFoundError(repr(prefix), backend.uri)
     wanted = text.replace("-", "")
-    backend = _backend(uri, storage_options)
     candidates = set(stored_run_ids(backend)) if trash is not True else set()
     if trash is not False:
         candidates |= set(list_trash(backend).deletions)
@@ -161,7 +159,7 @@ def reap(
     """
     if older_than is not None and older_than < 0:
         raise ValueError(f"older_than must be >= 0 seconds, got {older_than!r}")
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
     now = utc_now()
     candidates = [
         record for record in list_run_records(backend) if _is_dead(record, now, older_than)
@@ -195,6 +193,10 @@ class GcReport:
     """Keys of metric part files of no run (no ``run.json``, no rank record, not in the trash)."""
     trash: list[str] = field(default_factory=list)
     """Ids of the runs in the trash deleted longer ago than the retention (emptied for good)."""
+    temp_files: list[str] = field(default_factory=list)
+    """Temporary files of interrupted writes (local stores), unwritten for long enough."""
+    recent_temp_files: list[str] = field(default_factory=list)
+    """Temporary files written to recently: kept, a write may be under way."""
     deleted: bool = False
     """Whether they were deleted (``False`` for a dry run)."""
 
@@ -293,6 +295,7 @@ def gc(
     delete: bool = False,
     progress: Callable[[int, int], None] | None = None,
     trash_older_than: float | timedelta | None = None,
+    temp_older_than: float = TEMP_FILE_AGE,
 ) -> GcReport:
     """Find (and with *delete*, remove) what no run needs any more.
 
@@ -305,7 +308,9 @@ def gc(
     * with *trash_older_than* (seconds, or a :class:`~datetime.timedelta`),
       a run deleted (:func:`pacha_sdk.delete_run`) at least that long ago is
       emptied from the trash for good, and the blobs only it referred to go
-      with it. Without it, the trash is kept (``0`` empties all of it).
+      with it. Without it, the trash is kept (``0`` empties all of it);
+    * a temporary file a local write left when it was killed midway, once
+      unwritten for *temp_older_than* seconds (see :mod:`._temp_files`).
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, and ``runs/`` once more after
@@ -316,7 +321,8 @@ def gc(
     deleted so far and the number to delete (progress bars).
     """
     retention = _retention(trash_older_than)
-    backend = _backend(uri, storage_options)
+    backend = open_store(uri, storage_options)
+    temp_files, recent_temp_files = temporaries(backend, temp_older_than)
     part_keys = list_keys(backend, METRICS_DIR)
     blob_keys = list_keys(backend, ARTIFACTS_DIR)
     live = set(stored_run_ids(backend))
@@ -330,11 +336,14 @@ def gc(
         blobs=_unreferenced_blobs(backend, blob_keys, records),
         parts=_orphan_parts(part_keys, live | kept | ranked_run_ids(backend)),
         trash=sorted(emptied),
+        temp_files=temp_files,
+        recent_temp_files=recent_temp_files,
     )
     if delete:
         doomed = [*report.blobs, *report.parts, *_trash_keys(listing, report.trash)]
+        doomed += report.temp_files
         for done, key in enumerate(doomed, 1):
-            _delete(backend, key)
+            (delete_temporary if key in report.temp_files else _delete)(backend, key)
             if progress is not None:
                 progress(done, len(doomed))
         for run_id in report.trash:

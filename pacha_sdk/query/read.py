@@ -8,13 +8,13 @@ only, so what works here works from DuckDB, Polars or Spark too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pacha_sdk.backends import Backend, get_backend
-from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import RunNotFoundError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, RecipeReference, RunId, RunStatus
+from pacha_sdk.query._bad_parts import BadParts, check_bad_parts
+from pacha_sdk.query._store import open_store
 from pacha_sdk.query.part_files import list_part_files
 from pacha_sdk.storage import annotated, records
 from pacha_sdk.storage.layout import METRICS_DIR
@@ -22,6 +22,9 @@ from pacha_sdk.storage.layout import METRICS_DIR
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
+
+    from pacha_sdk.backends import Backend
+
 
 __all__ = [
     "best_run",
@@ -31,10 +34,6 @@ __all__ = [
     "metrics_dataset",
     "read_metrics",
 ]
-
-
-def _backend(uri: str | None, storage_options: Mapping[str, Any] | None) -> Backend:
-    return get_backend(resolve_uri(uri), storage_options=storage_options)
 
 
 def load_run(
@@ -47,7 +46,8 @@ def load_run(
     (in the trash) does not. A run whose process died stays ``running``;
     its ``is_stale`` property tells (heartbeat older than 3 flush intervals).
     """
-    return annotated.load_run(_backend(uri, storage_options), RunId(run_id))
+    wanted = RunId(run_id)  # a bad id is the argument's fault, whatever the store
+    return annotated.load_run(open_store(uri, storage_options), wanted)
 
 
 def load_rank_records(
@@ -62,7 +62,8 @@ def load_rank_records(
     warning. Raises :class:`RunNotFoundError` if the store has neither the
     run's record nor any rank record.
     """
-    return records.list_rank_records(_backend(uri, storage_options), RunId(run_id))
+    wanted = RunId(run_id)
+    return records.list_rank_records(open_store(uri, storage_options), wanted)
 
 
 def _status_set(
@@ -107,7 +108,7 @@ def list_runs(
     wanted = _status_set(status)
     found = [
         record
-        for record in annotated.list_run_records(_backend(uri, storage_options))
+        for record in annotated.list_run_records(open_store(uri, storage_options))
         if (wanted is None or record.status in wanted)
         and _matches_recipe(record, recipe)
         and (archived is None or record.archived is archived)
@@ -171,6 +172,7 @@ def read_metrics(
     uri: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     names: str | Sequence[str] | None = None,
+    bad_parts: BadParts | None = None,
 ) -> pa.Table:
     """Metric points as a :class:`pyarrow.Table` with the part-file schema, one row per point.
 
@@ -179,6 +181,11 @@ def read_metrics(
         uri: the store (default ``$PACHA_URI`` else ``./pacha-runs``).
         storage_options: settings for the store's client.
         names: only these metric names (row groups pruned by their statistics).
+        bad_parts: what to do with a part file that is not readable (cut
+            short, empty, not Parquet, another schema): ``"raise"``
+            :class:`InvalidPartError` naming it, or ``"skip"`` it with a
+            warning naming it. Default: raise when *run_ids* names the runs
+            (you asked for exactly their points), skip when reading every run.
 
     A run without points gives an empty table with the schema; an unknown
     run id raises :class:`RunNotFoundError`. A distributed run is known by
@@ -190,9 +197,10 @@ def read_metrics(
     """
     from pacha_sdk.query.scan import read_parts
 
-    backend = _backend(uri, storage_options)
     wanted = _names_list(names)
     ids = None if run_ids is None else _run_id_list(run_ids)
+    policy = check_bad_parts(bad_parts or ("skip" if ids is None else "raise"))
+    backend = open_store(uri, storage_options)
     if ids is not None:
         missing = [
             run_id
@@ -203,7 +211,7 @@ def read_metrics(
             raise RunNotFoundError(str(missing[0]), backend.uri)
     for attempt in range(1, _LISTING_ATTEMPTS + 1):
         try:
-            return read_parts(backend, list_part_files(backend, ids), wanted)
+            return read_parts(backend, list_part_files(backend, ids), wanted, bad_parts=policy)
         except FileNotFoundError as gone:  # a part replaced meanwhile (merged?): list again
             if attempt == _LISTING_ATTEMPTS:
                 raise StoreError(
@@ -214,7 +222,11 @@ def read_metrics(
 
 
 def metrics_dataset(
-    uri: str | None = None, *, storage_options: Mapping[str, Any] | None = None
+    uri: str | None = None,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    bad_parts: BadParts = "skip",
+    check_parts: bool = True,
 ) -> ds.Dataset:
     """Every run's metrics as a lazy :class:`pyarrow.dataset.Dataset` over the part files.
 
@@ -224,9 +236,29 @@ def metrics_dataset(
     statistics. For one query across many runs on an object store,
     :func:`read_metrics` with ``names=`` is faster: it fetches the files
     side by side, where a dataset scan opens them through fsspec.
+
+    Each file's footer is read once here (side by side), so that a part
+    file that is not readable is left out with a warning naming it
+    (*bad_parts* ``"skip"``) or raises :class:`InvalidPartError`
+    (``"raise"``) before any scan can trip on it. Locally that costs about
+    0.1 ms a file (the scans reuse the footers); on an object store a
+    request per file (a 1,000-part scan on a local SeaweedFS took 1.5x as
+    long). ``check_parts=False`` reads no footer here: a bad file then fails
+    the scan with pyarrow's error, as a plain ``pyarrow.dataset`` would.
     """
+    from pacha_sdk.query._bad_parts import readable_dataset
     from pacha_sdk.query.scan import parts_dataset
 
-    backend = _backend(uri, storage_options)
+    policy = check_bad_parts(bad_parts)
+    backend = open_store(uri, storage_options)
     filesystem, root = backend.arrow_filesystem()
-    return parts_dataset(list_part_files(backend), filesystem, root)
+    dataset = parts_dataset(list_part_files(backend), filesystem, root)
+    if not check_parts:
+        return dataset
+    with records.store_errors(backend, "read", METRICS_DIR):
+        return readable_dataset(dataset, bad_parts=policy, locate=_locator(backend, root))
+
+
+def _locator(backend: Backend, root: str) -> Callable[[str], str]:
+    """Where a file of a dataset is, as messages name it (``<uri>/metrics/...``)."""
+    return lambda path: f"{backend.uri}{path.removeprefix(root)}"

@@ -15,7 +15,9 @@ column chunks): about 7 ms per part on a local SeaweedFS, so a metric across
   footer and the row groups the name filter keeps.
 
 In both, row groups whose ``name`` statistics exclude every wanted name are
-skipped, and rows are filtered by name after decoding.
+skipped, and rows are filtered by name after decoding. A part that is not
+readable is skipped with a warning or raised for, as the read's
+*bad_parts* says (:mod:`pacha_sdk.query._bad_parts`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ import pyarrow.dataset as ds
 import pyarrow.fs
 import pyarrow.parquet as pq
 
-from pacha_sdk.exceptions import InvalidRecordError
+from pacha_sdk.exceptions import InvalidPartError
+from pacha_sdk.query._bad_parts import (
+    BadParts,
+    bad_part,
+    read_table,
+    readable_dataset,
+    schema_problem,
+    without_path,
+)
 from pacha_sdk.storage.layout import METRICS_DIR
 from pacha_sdk.storage.records import location, store_errors
 from pacha_sdk.storage.schema import METRIC_SCHEMA, empty_metrics_table
@@ -51,19 +61,26 @@ _BATCH_PARTS = 1024
 _DECODE_THREADS = max(2, min(8, os.cpu_count() or 2))
 
 
-def read_parts(backend: Backend, parts: Sequence[PartFile], names: list[str] | None) -> pa.Table:
+def read_parts(
+    backend: Backend,
+    parts: Sequence[PartFile],
+    names: list[str] | None,
+    *,
+    bad_parts: BadParts = "raise",
+) -> pa.Table:
     """The points in *parts* (only those of *names* if given), in part order.
 
     Raises :class:`FileNotFoundError` naming a listed part that is gone by
-    the time it is read (the caller lists again), :class:`InvalidRecordError` naming a part
-    that is not a readable Parquet file with the metric columns, and
-    :class:`StoreError` if the store cannot be read.
+    the time it is read (the caller lists again), :class:`InvalidPartError`
+    naming a part that is not a readable Parquet file with the metric
+    columns (with *bad_parts* ``"skip"``, a warning and the part left out),
+    and :class:`StoreError` if the store cannot be read.
     """
     if not parts:
         return empty_metrics_table()
     filesystem, root = backend.arrow_filesystem()
     if not isinstance(filesystem, pyarrow.fs.PyFileSystem):
-        return _read_natively(backend, parts, names, filesystem, root)
+        return _read_natively(backend, parts, names, filesystem, root, bad_parts)
     whole = [part for part in parts if part.size is None or part.size <= WHOLE_PART_BYTES]
     by_ranges = [part for part in parts if part.size is not None and part.size > WHOLE_PART_BYTES]
     tables = dict(zip(whole, _read_whole(backend, whole, names)))
@@ -71,7 +88,14 @@ def read_parts(backend: Backend, parts: Sequence[PartFile], names: list[str] | N
         tables |= zip(
             by_ranges, pool.map(lambda part: _read_file(part, names, filesystem, root), by_ranges)
         )
-    return pa.concat_tables([tables[part] for part in parts])
+    kept = []
+    for part in parts:  # in part order, so a "raise" names the first bad part
+        table = tables[part]
+        if isinstance(table, InvalidPartError):
+            bad_part(table.location, table.problem, bad_parts)
+        else:
+            kept.append(table)
+    return pa.concat_tables(kept) if kept else empty_metrics_table()
 
 
 def parts_dataset(
@@ -105,17 +129,23 @@ def _read_natively(
     names: list[str] | None,
     filesystem: pyarrow.fs.FileSystem,
     root: str,
+    bad_parts: BadParts,
 ) -> pa.Table:
-    """One pyarrow dataset over the explicit files (no discovery), read with its own I/O."""
-    dataset = parts_dataset(parts, filesystem, root)
-    with store_errors(backend, "read", METRICS_DIR):
-        try:
-            return dataset.to_table(filter=_name_filter(names))
-        except FileNotFoundError as error:
-            raise FileNotFoundError(str(error)) from error
-        except pa.ArrowInvalid as error:  # its message names the file
-            where = location(backend, METRICS_DIR)
-            raise InvalidRecordError(where, f"a part that is not readable: {error}") from None
+    """One pyarrow dataset over the explicit files (no discovery), read with its own I/O.
+
+    Each file's footer is checked first (and kept for the read), so a bad
+    part is named before pyarrow fails on it or reads its missing columns
+    as nulls.
+    """
+
+    def locate(path: str) -> str:
+        return f"{backend.uri}{path.removeprefix(root)}"
+
+    with store_errors(backend, "read", METRICS_DIR, passing=(FileNotFoundError,)):
+        dataset = readable_dataset(
+            parts_dataset(parts, filesystem, root), bad_parts=bad_parts, locate=locate
+        )
+        return read_table(dataset, filter=_name_filter(names), bad_parts=bad_parts, locate=locate)
 
 
 def _batches(parts: Sequence[PartFile]) -> list[list[PartFile]]:
@@ -134,10 +164,10 @@ def _batches(parts: Sequence[PartFile]) -> list[list[PartFile]]:
 
 def _read_whole(
     backend: Backend, parts: Sequence[PartFile], names: list[str] | None
-) -> list[pa.Table]:
+) -> list[pa.Table | InvalidPartError]:
     """Fetch *parts* whole, batch by batch (the next while this one decodes); decode each."""
     batches = _batches(parts)
-    tables: list[pa.Table] = []
+    tables: list[pa.Table | InvalidPartError] = []
 
     def fetch(batch: list[PartFile]) -> list[bytes | None]:
         with store_errors(backend, "read", METRICS_DIR):
@@ -162,7 +192,7 @@ def _read_whole(
 
 def _read_file(
     part: PartFile, names: list[str] | None, filesystem: pyarrow.fs.FileSystem, root: str
-) -> pa.Table:
+) -> pa.Table | InvalidPartError:
     """Read a large part through *filesystem*: footer first, then only the row groups kept."""
     path = f"{root}/{part.key}"
     try:
@@ -173,22 +203,24 @@ def _read_file(
         return _decode(source, names, path)
 
 
-def _decode(source: Any, names: list[str] | None, where: str) -> pa.Table:
+def _decode(source: Any, names: list[str] | None, where: str) -> pa.Table | InvalidPartError:
     """The points of one Parquet part (those of *names* if given), with the metric schema.
 
-    *source* is the part's bytes or a file open on it.
+    *source* is the part's bytes or a file open on it. A part that is not
+    readable comes back as its :class:`InvalidPartError` (the caller decides
+    whether it raises, in part order).
     """
     if isinstance(source, bytes):
         source = pa.BufferReader(source)
     try:
         file = pq.ParquetFile(source, pre_buffer=True)
+        problem = schema_problem(file.schema_arrow)
+        if problem is not None:
+            return InvalidPartError(where, problem)
         groups = _row_groups(file.metadata, names)
         table = file.read_row_groups(groups, use_threads=False)
     except pa.ArrowInvalid as error:
-        raise InvalidRecordError(where, f"not a readable Parquet part: {error}") from None
-    missing = [name for name in METRIC_SCHEMA.names if name not in table.column_names]
-    if missing:
-        raise InvalidRecordError(where, f"a part file without the column(s) {missing}")
+        return InvalidPartError(where, without_path(str(error)))
     table = table.select(METRIC_SCHEMA.names)
     if table.schema != METRIC_SCHEMA:
         table = table.cast(METRIC_SCHEMA)

@@ -10,8 +10,10 @@ and dirty flag, and ``extra.environment``::
      "packages": {"numpy": "2.4.6", "torch": "2.5.1", ...},
      "env": {"CUDA_VISIBLE_DEVICES": "0,1"}}
 
-Package versions come from installed metadata (:mod:`importlib.metadata`),
-so nothing is imported and a missing package is simply absent. Environment
+The command line is recorded with credentials as ``***`` (see
+:mod:`pacha_sdk.tracking._redact`). Package versions come from installed
+metadata (:mod:`importlib.metadata`), so nothing is imported and a missing
+package is simply absent. Environment
 variables are recorded only when named in ``env_vars``, and names that look
 like secrets are refused with a warning: a run record is meant to be shared.
 """
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from pacha_sdk.tracking._git import capture_git
 from pacha_sdk.tracking._hardware import capture_hardware
+from pacha_sdk.tracking._redact import Secrets
 
 if TYPE_CHECKING:
     from pacha_sdk.models import ExperimentRun
@@ -117,16 +120,24 @@ def package_versions(names: Iterable[str] = KEY_PACKAGES) -> dict[str, str]:
     return versions
 
 
-def describe_environment(env_vars: Iterable[str] = ()) -> dict[str, Any]:
-    """The ``extra.environment`` dict; ``env`` maps each of *env_vars* to its value or None."""
+def describe_environment(
+    env_vars: Iterable[str] = (), *, secrets: Secrets | None = None
+) -> dict[str, Any]:
+    """The ``extra.environment`` dict; ``env`` maps each of *env_vars* to its value or None.
+
+    ``argv`` is the command line with the credentials *secrets* found in it
+    (by default those of ``sys.argv`` alone) as ``***``.
+    """
     import socket
 
+    if secrets is None:
+        secrets = Secrets(sys.argv, storage_options=None)
     environment: dict[str, Any] = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
-        "argv": list(sys.argv),
+        "argv": secrets.argv(),
         "packages": package_versions(),
     }
     if env_vars:
@@ -134,8 +145,12 @@ def describe_environment(env_vars: Iterable[str] = ()) -> dict[str, Any]:
     return environment
 
 
-def capture_context(record: ExperimentRun, *, env_vars: Iterable[str] = ()) -> None:
+def capture_context(
+    record: ExperimentRun, env_vars: Iterable[str] | None = (), secrets: Secrets | None = None
+) -> None:
     """Fill *record*'s hardware, git fields and ``extra.environment``; never raises.
+
+    *secrets* are the run's credentials, kept out of the recorded command line.
 
     Each part is independent: one that fails is left unknown and the others
     are still captured.
@@ -147,4 +162,4 @@ def capture_context(record: ExperimentRun, *, env_vars: Iterable[str] = ()) -> N
         record.git_commit = git.commit
         record.git_dirty = git.dirty
     with contextlib.suppress(Exception):
-        record.extra["environment"] = describe_environment(env_vars)
+        record.extra["environment"] = describe_environment(env_vars or (), secrets=secrets)

@@ -20,6 +20,8 @@ from pacha_sdk._names import json_text
 from pacha_sdk.models import RunStatus
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pacha_sdk.models import ExperimentRun
     from pacha_sdk.storage.writer import MetricWriter
     from pacha_sdk.tracking._record import RecordKeeper
@@ -35,6 +37,14 @@ class Outcome(NamedTuple):
     status: RunStatus
     message: str | None = None
     trace: str | None = None
+
+    def scrubbed(self, scrub: Callable[[str], str]) -> Outcome:
+        """This outcome with *scrub* applied to its message and traceback (secrets out)."""
+        return Outcome(
+            self.status,
+            None if self.message is None else scrub(self.message),
+            None if self.trace is None else scrub(self.trace),
+        )
 
     def apply(self, record: ExperimentRun) -> None:
         """Set *record*'s final status (and ``extra.traceback``) to this outcome."""

@@ -16,7 +16,7 @@ keeps everything it can and never raises:
   small 1-d arrays become lists; lists holding anything else become their
   ``repr``;
 * ``None`` is left out, as in ``pacha.run``;
-* what cannot be kept (NaN, infinities, ints beyond 64 bits, text that is
+* what cannot be kept (NaN, infinities, custom ints beyond ±2**53, text that is
   not valid Unicode, empty keys, two keys that end up with the same name,
   a named field such as ``learning_rate`` that is not a number) is left
   out, and one warning lists all of it.
@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 
 from pacha_sdk.exceptions import InvalidHyperparameterError
 from pacha_sdk.models import Hyperparameters, HyperparamValue
-from pacha_sdk.tracking._hparams import check_named, to_hparam_value
+from pacha_sdk.tracking._hparams import check_custom, check_named, to_hparam_value
 
 __all__ = ["convert_leniently", "lenient_hparams"]
 
@@ -158,11 +158,12 @@ class _Converter:
             self.skip(key, "given twice")
             return
         leaf = _leaf(key, value)
-        converted = (
-            _named(key, leaf)
-            if key in Hyperparameters.NAMED and not isinstance(leaf, _Refused)
-            else leaf
-        )
+        if isinstance(leaf, _Refused):
+            converted: HyperparamValue | _Refused | None = leaf
+        elif key in Hyperparameters.NAMED:
+            converted = _named(key, leaf)
+        else:
+            converted = _custom(key, leaf)
         if isinstance(converted, _Refused):
             self.skip(key, converted.reason)
         elif converted is not None:
@@ -254,6 +255,14 @@ def _named(key: str, value: HyperparamValue) -> HyperparamValue | _Refused | Non
         return check_named(key, value)
     except InvalidHyperparameterError as error:
         return _Refused(_problem(error))
+
+
+def _custom(key: str, value: HyperparamValue) -> HyperparamValue | _Refused:
+    """*value* if pacha reads it back unchanged (ints within ±2**53), else why not."""
+    try:
+        return check_custom(key, value)
+    except InvalidHyperparameterError:
+        return _Refused("int beyond ±2**53, which pacha would read as another number")
 
 
 def _is_text(text: str) -> bool:

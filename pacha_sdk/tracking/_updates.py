@@ -45,8 +45,8 @@ class RunUpdates(RunView):
         if lenient:
             hparams = convert_leniently(hparams, stacklevel=3)
         with self._keeper.lock:
-            self._record.hyperparameters = update_hyperparameters(
-                self._record.hyperparameters, hparams
+            self._record.hyperparameters = self._secrets.hyperparameters(
+                update_hyperparameters(self._record.hyperparameters, hparams), stacklevel=3
             )
 
     def add_tags(self, tags: Mapping[str, Any] | Iterable[str]) -> None:

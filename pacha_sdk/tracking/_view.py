@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pacha_sdk.models import ExperimentRun, Hyperparameters, RunId, RunStatus
     from pacha_sdk.tracking._fork import ChildWriter
     from pacha_sdk.tracking._record import RecordKeeper
+    from pacha_sdk.tracking._redact import Secrets
 
 __all__ = ["RunState", "RunView"]
 
@@ -33,6 +34,7 @@ class RunView:
     """Identity and state of a run (the base of :class:`~pacha_sdk.tracking.run.Run`)."""
 
     _keeper: RecordKeeper
+    _secrets: Secrets
     _backend: Backend
     _rank: int
     _writes_rank_record: bool

@@ -47,9 +47,9 @@ from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
 from pacha_sdk.tracking._environment import capture_context
 from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
 from pacha_sdk.tracking._fork import ForkedRun
-from pacha_sdk.tracking._hparams import build_hyperparameters
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
+from pacha_sdk.tracking._redact import redacted_hyperparameters
 from pacha_sdk.tracking._setup import new_keeper, new_writer, output_key, retry_policy
 from pacha_sdk.tracking._system_metrics import sampling_interval
 from pacha_sdk.tracking._tensors import TensorValues
@@ -96,7 +96,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         parent = parent if parent is not None else _context.current_run()
         shared_id = _ranks.resolve_run_id(checked["run_id"], nested=parent is not None)
         self._rank = rank = _ranks.resolve_rank(checked["rank"])
-        hyperparameters = build_hyperparameters(hparams)
+        self._secrets, hyperparameters = redacted_hyperparameters(hparams, checked)
         self._explicit_hparams = hparams is not None
         self._backend: Backend = get_backend(
             resolve_uri(checked["uri"]), storage_options=checked["storage_options"]
@@ -268,7 +268,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
             log_key = output_key(self._keeper) if options["capture_output"] else None
             with self._keeper.lock:
                 if not self._writes_rank_record:  # rank 0 records the job's context
-                    capture_context(self._record, env_vars=options["env_vars"] or ())
+                    capture_context(self._record, options["env_vars"], self._secrets)
                 if log_key is not None:
                     self._record.log_uri = f"{self.uri}/{log_key}"
                 self._keeper.start()
@@ -347,7 +347,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         all_written = writer.stop(close_timeout)
         observers.upload_output(final=True)
         with self._keeper.lock:
-            outcome.apply(self._record)
+            outcome.scrubbed(self._secrets.scrub).apply(self._record)
             retry = retry_policy(self._options["flush_interval"])
             record_written = self._keeper.write_final(deadline, retry)
         if not (all_written and record_written):

@@ -2,9 +2,11 @@
 
 The call's arguments, bound to the signature with defaults applied, become
 the run's hyperparameters; arguments that are not hyperparameter values (a
-model, a data loader) are left out, never an error. ``hparams=`` overrides
-that. Works on plain and ``async def`` functions; the run completes, fails
-(re-raising) or is cancelled exactly as with ``with pacha.run(...)``.
+model, a data loader) are left out, never an error, and so are lists and
+tuples of more than 64 values (``_hparams.TRACK_MAX_ITEMS``: data passed as
+an argument, not a setting). ``hparams=`` overrides that. Works on plain
+and ``async def`` functions; the run completes, fails (re-raising) or is
+cancelled exactly as with ``with pacha.run(...)``.
 """
 
 from __future__ import annotations

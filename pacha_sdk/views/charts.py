@@ -79,10 +79,14 @@ def load_series(
     """Each metric's curves for *records*, metrics in :func:`metric_order`, runs as given.
 
     Only *names* when given; a run without points of a metric has no series
-    for it. One read of the runs' part files.
+    for it. One read of the runs' part files; a file that is not a readable
+    part file is left out with a warning naming it (a chart shows what can
+    be read, and says what could not).
     """
     run_ids = [str(record.run_id) for record in records]
-    table = read_metrics(run_ids, uri=uri, storage_options=storage_options, names=names)
+    table = read_metrics(
+        run_ids, uri=uri, storage_options=storage_options, names=names, bad_parts="skip"
+    )
     groups = _group(table)
     labels = {str(record.run_id): run_label(record) for record in records}
     result: dict[str, list[Series]] = {}

@@ -3,7 +3,8 @@
 Pure functions over :class:`ExperimentRun` records, no I/O, so ``pacha runs
 list`` and ``pacha report`` show a run the same way: an 8-character id
 prefix, times in UTC with a ``Z``, durations as ``1h 02m``, numbers with six
-significant digits, and a stale ``running`` run marked as such.
+significant digits, values in table cells cut to :data:`CELL_CHARS`
+characters, and a stale ``running`` run marked as such.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from pacha_sdk.models import DeletedRun, ExperimentRun
 
 __all__ = [
+    "CELL_CHARS",
     "SHORT_ID_LENGTH",
     "deleted_overview",
     "format_duration",
@@ -38,6 +40,9 @@ __all__ = [
 
 SHORT_ID_LENGTH = 8
 """Characters of a run id shown in tables; any unique prefix is accepted back."""
+
+CELL_CHARS = 32
+"""Longest value shown in a table cell (``runs list``, the report); longer ones end in ``…``."""
 
 SYSTEM_PREFIX = "system/"
 """Metrics the SDK samples itself; never picked as a run's main metrics."""
@@ -87,12 +92,21 @@ def format_duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-def format_value(value: object) -> str:
+def format_value(value: object, *, max_chars: int | None = None) -> str:
     """A hyperparameter or metric value as short text; ``None`` (a non-finite latest) as ``nan``.
 
     ``run.json`` stores a NaN or infinite latest value as ``null`` (strict
-    JSON), so the record cannot tell which of the three it was.
+    JSON), so the record cannot tell which of the three it was. With
+    *max_chars*, a longer text is cut to that many characters, the last one
+    ``…`` (a list of 200 values in a table cell).
     """
+    text = _value_text(value)
+    if max_chars is not None and len(text) > max_chars:
+        return text[: max_chars - 1] + "…"
+    return text
+
+
+def _value_text(value: object) -> str:
     if value is None:
         return "nan"
     if isinstance(value, bool):
@@ -100,7 +114,7 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, list):
-        return "[" + ", ".join(format_value(item) for item in value) + "]"
+        return "[" + ", ".join(_value_text(item) for item in value) + "]"
     return str(value)
 
 

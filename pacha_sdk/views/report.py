@@ -27,6 +27,7 @@ from pacha_sdk.models import format_timestamp, utc_now
 from pacha_sdk.query.read import load_run
 from pacha_sdk.views.charts import Series, load_series, metric_order
 from pacha_sdk.views.display import (
+    CELL_CHARS,
     format_duration,
     format_time,
     format_value,
@@ -211,6 +212,14 @@ def _cell(text: str, *, numeric: bool = False) -> str:
     return f'<td class="num">{escape(text)}</td>' if numeric else f"<td>{escape(text)}</td>"
 
 
+def _value_cell(value: object) -> str:
+    """A hyperparameter or metric cell: cut to :data:`CELL_CHARS`, the whole value on hover."""
+    shown = format_value(value, max_chars=CELL_CHARS)
+    whole = format_value(value)
+    title = f' title="{escape(whole)}"' if whole != shown else ""
+    return f'<td class="num"{title}>{escape(shown)}</td>'
+
+
 def _run_row(record: ExperimentRun, colour: str, hparams: list[str], metrics: list[str]) -> str:
     flat = record.hyperparameters.as_flat_dict()
     status = status_text(record)
@@ -222,9 +231,9 @@ def _run_row(record: ExperimentRun, colour: str, hparams: list[str], metrics: li
         status_cell,
         _cell(format_time(record.started_at)),
         _cell(format_duration(record.duration_secs), numeric=True),
-        *(_cell(format_value(flat.get(n, "")), numeric=True) for n in hparams),
+        *(_value_cell(flat.get(n, "")) for n in hparams),
         *(
-            _cell(format_value(record.summary[n]) if n in record.summary else "", numeric=True)
+            _value_cell(record.summary[n]) if n in record.summary else _cell("", numeric=True)
             for n in metrics
         ),
     ]

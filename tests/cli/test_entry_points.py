@@ -131,4 +131,6 @@ def test_s3_store(cli: Cli, moto_store: ObjectStore) -> None:
         "blobs": [],
         "parts": [],
         "trash": [],
+        "temp_files": [],  # an object store writes each object in one request
+        "recent_temp_files": [],
     }

@@ -119,7 +119,14 @@ def test_gc_deletes_exactly_the_garbage(cli: Cli, fresh_store: Store) -> None:
     blob, orphan = _add_garbage(fresh_store)
     before = _keys(fresh_store.uri)
     report = cli.ok("gc", "--uri", fresh_store.uri, "--yes", "--json").json()
-    assert report == {"deleted": True, "blobs": [blob], "parts": [orphan], "trash": []}
+    assert report == {
+        "deleted": True,
+        "blobs": [blob],
+        "parts": [orphan],
+        "trash": [],
+        "temp_files": [],
+        "recent_temp_files": [],
+    }
     assert _keys(fresh_store.uri) == before - {blob, orphan}
     # what runs produced (model) and used (data) stays, and every run still reads
     assert pacha.open_artifact(fresh_store.model_hash, uri=fresh_store.uri).read() == b"weights"

@@ -431,7 +431,7 @@ def expected_hparam(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if not I64_MIN <= value <= I64_MAX:
+        if not -(2**53) <= value <= 2**53:  # pacha reads custom numbers as float64
             raise Reject
         return value
     if isinstance(value, float):
@@ -493,7 +493,7 @@ def check_hyperparameters(hparams: dict[Any, Any], tally: Tally) -> None:
             assert expected is None, f"refused {hparams!r}, expected {expected!r}: {refusal}"
             assert isinstance(refusal, pacha.InvalidHyperparameterError), repr(refusal)
             assert repr(refusal.key)[:20] in str(refusal)
-            assert pacha.list_runs(uri=uri) == []  # nothing written
+            assert not os.path.exists(uri)  # nothing written
             return
         assert expected is not None, f"accepted {hparams!r}, which must be refused"
         (run,) = runs
@@ -574,7 +574,7 @@ def check_name_and_tags(name_and_tags: tuple[Any, Any], tally: Tally) -> None:
             assert not accept, f"refused name={name!r} tags={tags!r}: {refusal}"
             culprits = [name, *(tags if isinstance(tags, (list, dict)) else [tags])]
             assert_names_it(refusal, *culprits, *(tags.values() if isinstance(tags, dict) else []))
-            assert pacha.list_runs(uri=uri) == []
+            assert not os.path.exists(uri)  # nothing written
             return
         assert accept, f"accepted name={name!r} tags={tags!r}, which must be refused"
         (run,) = runs

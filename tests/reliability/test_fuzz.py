@@ -87,7 +87,7 @@ def test_scalars_and_bools_are_stored_as_float64(value: Any, stored: float) -> N
 def test_keys_that_flatten_to_the_same_name_are_refused(store: str) -> None:
     with pytest.raises(pacha.InvalidHyperparameterError, match=r"'a\.b'.*given twice"):
         pacha.run({"a.b": 1, "a": {"b": 2}}, uri=store)
-    assert pacha.list_runs(uri=store) == []
+    assert not Path(store).exists()  # nothing written
 
 
 def test_a_long_artifact_name_downloads_under_its_hash(store: str, tmp_path: Path) -> None:
