@@ -34,6 +34,7 @@ from pacha_sdk.models import RunId, RunStatus, seconds_since_beat, utc_now
 from pacha_sdk.query._store import open_store
 from pacha_sdk.storage import records
 from pacha_sdk.storage.compaction import Part, delete_parts, merge_parts, plan_writers
+from pacha_sdk.storage.coverage import covered_keys
 from pacha_sdk.storage.layout import (
     METRICS_DIR,
     deletion_record_key,
@@ -44,7 +45,7 @@ from pacha_sdk.storage.layout import (
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
 
-__all__ = ["CompactReport", "CompactedRun", "compact"]
+__all__ = ["CompactReport", "CompactedRun", "compact", "garbage_parts"]
 
 _REPLANS = 8
 """Times one run is planned again after finding a part it cannot read or one gone."""
@@ -220,3 +221,18 @@ def _key_of(bad: InvalidPartError, parts: list[Part]) -> str:
         if bad.location.endswith(part.key):
             return part.key
     return bad.location
+
+
+def garbage_parts(part_keys: list[str], run_ids: set[RunId]) -> tuple[list[str], list[str]]:
+    """The part files ``pacha gc`` removes: those of no run, and those a merged part covers.
+
+    Orphans lie in a ``run_id=<id>`` folder of none of *run_ids* (other
+    folders are not pacha's); covered parts are left by a compaction killed
+    between writing a merged part and deleting what it holds.
+    """
+    orphans = [
+        key
+        for key in part_keys
+        if (owner := run_id_from_part_key(key)) is not None and owner not in run_ids
+    ]
+    return orphans, sorted(covered_keys(part_keys) - set(orphans))
