@@ -65,11 +65,14 @@ def test_compact_leaves_one_part_with_every_point(where: Where) -> None:
     assert isinstance(report, pacha.CompactReport)
     [done] = report.runs
     assert (done.run_id, done.parts_before, done.parts_after) == (run_id, FLUSHES, 1)
-    assert len(done.removed) == FLUSHES and not done.left and not done.unreadable
+    assert len(done.removed) == FLUSHES
+    assert not done.left
+    assert not done.unreadable
     [merged] = part_keys(where, run_id)
     assert merged == done.merged[0]
     found = part_range(merged)
-    assert found is not None and (found.first, found.last) == (0, FLUSHES - 1)
+    assert found is not None
+    assert (found.first, found.last) == (0, FLUSHES - 1)
     assert rows(pacha.read_metrics(run_id, **where.options)) == before
     assert set(engine_counts(where, run_id).values()) == {2 * FLUSHES}
     assert pacha.load_run(run_id, **where.options).summary["loss"] == 1.0 / FLUSHES
@@ -180,4 +183,5 @@ def test_readers_count_every_point_once_while_a_compaction_runs(store: str) -> N
         stop.set()
         reader.join()
     assert errors == []
-    assert len(counts) > 1 and set(counts) == {3 * 2 * 150}
+    assert len(counts) > 1
+    assert set(counts) == {3 * 2 * 150}

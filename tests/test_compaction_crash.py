@@ -121,10 +121,12 @@ def test_gc_removes_what_a_killed_compaction_left(store: str) -> None:
     kill_compaction_at(place, run_id, "between")
 
     dry = pacha.gc(uri=store)
-    assert len(dry.covered_parts) == FLUSHES and not dry.parts
+    assert len(dry.covered_parts) == FLUSHES
+    assert not dry.parts
     done = pacha.gc(uri=store, delete=True)
 
-    assert done.deleted and len(part_keys(place, run_id)) == 1
+    assert done.deleted
+    assert len(part_keys(place, run_id)) == 1
     assert set(engine_counts(place, run_id).values()) == {2 * FLUSHES}
 
 

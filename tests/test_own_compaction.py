@@ -55,7 +55,8 @@ def test_a_long_run_keeps_few_parts_and_ends_with_one(where: Where) -> None:
     assert most <= 2 * (FAN_IN - 1) + FAN_IN + 1
     [merged] = part_keys(where, run_id)
     found = part_range(merged)
-    assert found is not None and (found.first, found.last) == (0, flushes - 1)
+    assert found is not None
+    assert (found.first, found.last) == (0, flushes - 1)
     assert steps_seen(where, run_id) == list(range(flushes))
     assert set(engine_counts(where, run_id).values()) == {flushes}
     assert pacha.load_run(run_id, **where.options).summary["loss"] == 1.0 / flushes
@@ -178,13 +179,15 @@ def test_a_run_killed_during_its_own_merge_loses_nothing_and_resumes(where: Wher
     assert line == "merged part written", err
 
     seen = steps_seen(where, run_id)
-    assert seen == list(range(len(seen))) and len(seen) >= 2 * FAN_IN  # once each, none missing
+    assert seen == list(range(len(seen)))
+    assert len(seen) >= 2 * FAN_IN
     assert max(engine_counts(where, run_id).values()) > len(seen)  # the glob: duplicates
     wait_until(lambda: pacha.load_run(run_id, **where.options).is_stale, timeout=WAIT)
 
     report = pacha.compact([run_id], **where.options)
 
-    assert report.runs[0].removed and report.parts_after == 1
+    assert report.runs[0].removed
+    assert report.parts_after == 1
     assert set(engine_counts(where, run_id).values()) == {len(seen)}
     with pacha.run(**where.options, run_id=run_id, system_metrics=False) as resumed:
         resumed.log_metric("loss", -1.0)  # the automatic step goes on after the last stored

@@ -34,9 +34,11 @@ hung store costs one deadline; ``pacha compact`` calls directly.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -73,6 +75,9 @@ CHUNK_ROWS = 512 * 1024
 """Points held in memory at once while merging (sorted together into row groups)."""
 _WHOLE_READ_BYTES = 16 * 2**20
 """Inputs up to this size are read with one request; larger ones by row group."""
+_BATCH_PARTS = 256
+_BATCH_BYTES = 32 * 2**20
+"""Small inputs fetched in one batch: at most this many, or this many bytes."""
 _SPILL_BYTES = 16 * 2**20
 """The merged file stays in memory up to this size, then moves to a temporary file."""
 
@@ -199,10 +204,14 @@ def merge_parts(
     *,
     call: StoreCall = direct_call,
     still_wanted: Callable[[], bool] = lambda: True,
+    threads: int = 1,
 ) -> Merged | None:
     """Merge *parts* (one writer, contiguous seqs, oldest first) into one part; delete them.
 
-    Returns ``None`` without writing if *still_wanted* says no just before
+    Small inputs are fetched in batches (:meth:`Backend.read_many`: many
+    requests in flight on an object store); with *threads* above 1 the
+    inputs are deleted that many at a time (only with a *call* that allows
+    calls side by side). Returns ``None`` without writing if *still_wanted* says no just before
     the merged part would be created (the run went to the trash meanwhile).
     Raises :class:`InvalidPartError` naming an input that cannot be read
     (nothing written, nothing deleted), :class:`FileNotFoundError` if an
@@ -222,22 +231,29 @@ def merge_parts(
         with contextlib.suppress(FileExistsError):
             call(f"write {key}", lambda: backend.write_new_from(key, sink))
     merged = Merged(key, size, list(parts))
-    merged.left = delete_parts(backend, [part.key for part in parts], call=call)
+    merged.left = delete_parts(backend, [part.key for part in parts], call=call, threads=threads)
     return merged
 
 
 def delete_parts(
-    backend: Backend, keys: Sequence[str], *, call: StoreCall = direct_call
+    backend: Backend, keys: Sequence[str], *, call: StoreCall = direct_call, threads: int = 1
 ) -> list[str]:
     """Delete *keys* (parts a merged part holds); return those the store would not delete."""
-    left = []
-    for doomed in keys:
+
+    def delete(doomed: str) -> bool:
         try:
             with contextlib.suppress(FileNotFoundError):
-                call(f"delete {doomed}", lambda doomed=doomed: backend.delete(doomed))  # type: ignore[misc]
+                call(f"delete {doomed}", lambda: backend.delete(doomed))
         except OSError:
-            left.append(doomed)
-    return left
+            return False
+        return True
+
+    if threads > 1 and len(keys) > 1:
+        with ThreadPoolExecutor(min(threads, len(keys))) as pool:
+            deleted = list(pool.map(delete, keys))
+    else:
+        deleted = [delete(doomed) for doomed in keys]
+    return [doomed for doomed, done in zip(keys, deleted) if not done]
 
 
 def _check_contiguous(parts: Sequence[Part]) -> None:
@@ -258,8 +274,8 @@ def _write_merged(backend: Backend, parts: Sequence[Part], sink: object, call: S
     with pq.ParquetWriter(sink, METRIC_SCHEMA, **WRITE_OPTIONS) as writer:
         chunk: list[pa.Table] = []
         rows = 0
-        for part in parts:
-            for table in _read_part(backend, part, call):
+        for part, source in _fetched(backend, parts, call):
+            for table in _decoded(backend, part, source):
                 chunk.append(table)
                 rows += table.num_rows
                 if rows >= CHUNK_ROWS:
@@ -278,8 +294,36 @@ def _write_sorted(writer: pq.ParquetWriter, chunk: list[pa.Table], row_group_siz
     writer.write_table(table.take(order), row_group_size=row_group_size)
 
 
-def _read_part(backend: Backend, part: Part, call: StoreCall) -> list[pa.Table]:
-    """The points of one input, as tables with the metric schema (row groups, for big ones)."""
+def _fetched(
+    backend: Backend, parts: Sequence[Part], call: StoreCall
+) -> Iterator[tuple[Part, object]]:
+    """Each input with its bytes (small ones, fetched a batch at a time) or a file open on it."""
+    import pyarrow as pa
+
+    batch: list[Part] = []
+    total = 0
+    for index, part in enumerate(parts):
+        big = part.size is not None and part.size > _WHOLE_READ_BYTES
+        if not big:
+            batch.append(part)
+            total += part.size or 0
+        last = index == len(parts) - 1
+        if batch and (big or last or len(batch) >= _BATCH_PARTS or total >= _BATCH_BYTES):
+            keys = [each.key for each in batch]
+            contents = call(f"read {keys[0]} and on", functools.partial(backend.read_many, keys))
+            for each, data in zip(batch, contents):
+                if data is None:
+                    raise FileNotFoundError(location(backend, each.key))
+                yield each, pa.BufferReader(data)
+            batch, total = [], 0
+        if big:
+            filesystem, root = backend.arrow_filesystem()
+            opening = functools.partial(filesystem.open_input_file, f"{root}/{part.key}")
+            yield part, call(f"open {part.key}", opening)
+
+
+def _decoded(backend: Backend, part: Part, source: object) -> list[pa.Table]:
+    """The points of one input, as tables with the metric schema (one per row group)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -287,13 +331,6 @@ def _read_part(backend: Backend, part: Part, call: StoreCall) -> list[pa.Table]:
 
     where = location(backend, part.key)
     try:
-        if part.size is not None and part.size > _WHOLE_READ_BYTES:
-            filesystem, root = backend.arrow_filesystem()
-            source: object = call(
-                f"open {part.key}", lambda: filesystem.open_input_file(f"{root}/{part.key}")
-            )
-        else:
-            source = pa.BufferReader(call(f"read {part.key}", lambda: backend.read_bytes(part.key)))
         file = pq.ParquetFile(source)
         problem = schema_problem(file.schema_arrow)
         if problem is not None:

@@ -19,7 +19,8 @@ def test_compact_every_run_then_one(cli: Cli, store: str) -> None:
 
     done = cli("compact", "--uri", store)
 
-    assert done.code == 0 and done.err == "2 run(s): 17 -> 2 part file(s)\n"
+    assert done.code == 0
+    assert done.err == "2 run(s): 17 -> 2 part file(s)\n"
     assert f"{first}: 12 -> 1 part(s)" in done.out
     assert f"{second}: 5 -> 1 part(s)" in done.out
     assert len(part_keys(place, first)) == len(part_keys(place, second)) == 1
@@ -46,11 +47,14 @@ def test_an_unknown_run_or_store_is_one_line(cli: Cli, store: str, tmp_path: Pat
     log_run(Where("local", store), flushes=2)
 
     unknown = cli("compact", "0123abcd", "--uri", store)
-    assert unknown.code == 1 and unknown.out == ""
-    assert len(unknown.err.strip().splitlines()) == 1 and "0123abcd" in unknown.err
+    assert unknown.code == 1
+    assert unknown.out == ""
+    assert len(unknown.err.strip().splitlines()) == 1
+    assert "0123abcd" in unknown.err
 
     missing = cli("compact", "--uri", str(tmp_path / "no-such-store"))
-    assert missing.code == 1 and len(missing.err.strip().splitlines()) == 1
+    assert missing.code == 1
+    assert len(missing.err.strip().splitlines()) == 1
 
 
 def test_an_unreadable_part_is_named_and_fails_the_command(cli: Cli, store: str) -> None:

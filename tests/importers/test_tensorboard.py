@@ -226,7 +226,8 @@ def test_imports_after_a_compaction_add_only_the_new_points(logdir: Path, store:
 
     report = pacha.import_tensorboard(logdir, uri=store)
 
-    assert report.updated == [bert_id] and report.points == 2
+    assert report.updated == [bert_id]
+    assert report.points == 2
     bert = point_rows(pacha.read_metrics(bert_id, uri=store))
     assert bert == [("loss", s, f32(1 / (s + 1)), micros(T0 + 100 + s)) for s in range(10)]
     folder = Path(store) / "metrics" / f"run_id={bert_id}"
