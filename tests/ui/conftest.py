@@ -99,8 +99,8 @@ def local_store(tmp_path: Any) -> Store:
     return populate(Store(str(tmp_path / "store"), None))
 
 
-def start_server(store: Store) -> UiServer:
-    server = UiServer(StoreReader(store.uri, store.storage_options))
+def start_server(store: Store, *, read_only: bool = False) -> UiServer:
+    server = UiServer(StoreReader(store.uri, store.storage_options), read_only=read_only)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
     ).start()
