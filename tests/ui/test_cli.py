@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,31 @@ def test_prints_the_url_serves_and_exits_0_on_ctrl_c(tmp_path: Path, stop: signa
         errors = server.stderr.read()
     assert "Traceback" not in errors
     assert "stopped" in errors
+
+
+def test_read_only_refuses_writes_and_says_so(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    with pacha.run(uri=uri, name="kept") as run:
+        run.log_metric("loss", 0.25, step=0)
+    with start("--uri", uri, "--read-only") as server:
+        assert server.stdout is not None
+        assert server.stderr is not None
+        base, token = server.stdout.readline().strip().split("/?token=")
+        request = urllib.request.Request(
+            f"{base}/api/runs/{run.run_id}/annotations",
+            data=json.dumps({"note": "x"}).encode(),
+            headers={"X-Pacha-Token": token, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        with refused.value as answer:
+            assert answer.code == 405
+            assert "read-only" in json.load(answer)["error"]
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert "(read-only)" in server.stderr.read()
+    assert pacha.load_run(run.run_id, uri=uri).note is None
 
 
 def test_another_host_is_warned_about(tmp_path: Path) -> None:
