@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.backends import Backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.query._store import open_store
 from pacha_sdk.query.artifacts import open_artifact
 from pacha_sdk.query.curation import annotate, delete_run, list_deleted_runs, restore_run
 from pacha_sdk.query.read import list_runs, load_rank_records, load_run
@@ -51,8 +52,12 @@ class StoreReader:
 
     @cached_property
     def backend(self) -> Backend:
-        """The store's backend, opened once (its client is thread-safe for reads)."""
-        return get_backend(self.uri, storage_options=self.storage_options)
+        """The store's backend, opened once (its client is thread-safe for reads).
+
+        A local store that is not there is :class:`StoreNotFoundError`, as
+        for every other reader.
+        """
+        return open_store(self.uri, self.storage_options)
 
     @cached_property
     def arrow(self) -> tuple[pyarrow.fs.FileSystem, str]:

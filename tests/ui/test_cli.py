@@ -126,6 +126,18 @@ def test_an_unreachable_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.startswith("pacha: error:")
 
 
+def test_a_missing_local_store_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo-runs"
+    assert main(["ui", "--uri", str(missing), "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pacha: error:")
+    assert str(missing) in err
+    assert "does not exist" in err
+    assert not missing.exists()  # the UI never creates the store it was asked to read
+
+
 def test_without_numpy_it_names_the_extra(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['numpy'] = None\n"
