@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pacha_sdk.backends import Backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import StoreError
 from pacha_sdk.query._store import open_store
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
 
     import pyarrow.fs
     from pydantic import BaseModel
+
+    from pacha_sdk.backends import Backend
 
     from pacha_sdk.models import DeletedRun, ExperimentRun, RunId
 
