@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pacha_sdk.backends import Backend
-
     from pacha_sdk.models import DeletedRun, ExperimentRun, RunId
 
 __all__ = ["CONSOLE_LIMIT", "Edit", "StoreCurator", "StoreReader"]
