@@ -91,6 +91,19 @@ def test_an_automatic_step_past_int64_is_refused_naming_the_metric(store: str) -
     assert pacha.load_run(run.run_id, uri=store).status is pacha.RunStatus.COMPLETED
 
 
+def test_a_resumed_run_whose_last_step_is_the_largest_refuses_the_automatic_next(
+    store: str,
+) -> None:
+    with pacha.run(uri=store) as first:
+        first.log_metric("a", 1.0, MAX_STEP)
+    with pacha.run(uri=store, run_id=str(first.run_id)) as resumed:
+        with pytest.raises(pacha.InvalidMetricError, match="'a'"):
+            resumed.log_metric("a", 2.0)
+        resumed.log_metric("a", 3.0, 0)
+    assert status(resumed) is pacha.RunStatus.COMPLETED
+    assert sorted(pacha.read_metrics(first.run_id, uri=store)["step"].to_pylist()) == [0, MAX_STEP]
+
+
 # --------------------------------------------------------------------------
 # An error the writer did not expect
 # --------------------------------------------------------------------------
