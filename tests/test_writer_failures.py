@@ -17,6 +17,7 @@ SeaweedFS behind the fault proxy.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ from pacha_sdk.storage.writer import MetricWriter
 from tests.conftest import wait_until
 
 if TYPE_CHECKING:
+    from pacha_sdk.storage.parts import Rows
     from tests.servers import ObjectStore
 
 pytest_plugins = ["tests.servers"]
@@ -256,6 +258,45 @@ def test_points_kept_in_the_spool_are_counted_as_points(
     assert "1000 points and the final record kept in" in final
     for message in pacha_errors(caplog):
         assert "4000" not in message
+
+
+def test_a_writer_still_busy_when_its_run_gives_up_leaves_the_spool_alone(
+    tmp_path: Path,
+) -> None:
+    # A batch that takes the writer past stop()'s wait (tensors read back from
+    # a busy GPU, a loaded machine): from then on the spool is the run's end's
+    # and `pacha sync`'s, so the late thread must neither add nor remove files.
+    stall, stalled, go_on = threading.Event(), threading.Event(), threading.Event()
+
+    def prepare(rows: Rows) -> Rows:
+        if stall.is_set():
+            stalled.set()
+            go_on.wait(60)
+        return rows
+
+    buffer = MetricBuffer(prepare=prepare)
+    writer = a_writer(tmp_path, blocked_metrics_store(tmp_path), buffer)
+    writer.start()
+    spool = Path(writer.spool.path)
+    logging.disable(logging.ERROR)  # the writer warns about the failing store
+    try:
+        buffer.rows.extend(("loss", 1.0, 0, time.time_ns()))
+        wait_until(lambda: writer.spooled_points == 1)  # the store refused it: spooled
+        stall.set()
+        buffer.rows.extend(("loss", 2.0, 1, time.time_ns()))
+        wait_until(stalled.is_set)
+        spooled_at_stop = sorted(spool.rglob("*"))
+        assert not writer.stop(timeout=0.1)  # gave up on the thread, which is still busy
+        assert writer.is_alive()
+        assert writer.unsaved_points == 1  # the point the late thread holds: lost
+        go_on.set()
+        writer.join(30)
+    finally:
+        go_on.set()
+        logging.disable(logging.NOTSET)
+    assert not writer.is_alive()
+    assert sorted(spool.rglob("*")) == spooled_at_stop  # nothing spilled after the stop
+    assert writer.spooled_points == 1
 
 
 def test_a_spool_that_cannot_be_written_is_logged_once_while_the_store_takes_everything(

@@ -39,14 +39,14 @@ it starts (:func:`~pacha_sdk.storage.encoder.warm_up`: pyarrow's import and
 first Parquet write take a few hundred milliseconds), so the first points
 are stored one flush interval after they are logged, like the rest.
 
-Every wait, interval and deadline reads the injected
-:class:`~pacha_sdk._clock.Clock`, so a test can drive the writer through
-minutes of backoff in no time and assert each delay exactly.
+Every wait, interval and deadline reads the injected :class:`~pacha_sdk._clock.Clock`,
+so a test can drive the writer through minutes of backoff and assert each delay exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -140,6 +140,8 @@ class MetricWriter(threading.Thread):
         self._completed = 0
         self._stopping = False
         self._give_up_at = float("inf")
+        self._spool_lock = threading.Lock()
+        self._released = False
         self._failures = 0
         self._points_taken = 0
         self.points_written = 0
@@ -173,10 +175,7 @@ class MetricWriter(threading.Thread):
 
     @property
     def unsaved_points(self) -> int:
-        """Points neither stored nor spooled: only in memory (buffered, encoding or refused).
-
-        Once the run has ended these are lost with the process.
-        """
+        """Points only in memory (buffered, encoding, refused by the spool): lost at the end."""
         in_memory = sum(part.rows for part in list(self._pending) if not part.spooled)
         return in_memory + self._buffer.unsettled_points + len(self._buffer)
 
@@ -194,13 +193,17 @@ class MetricWriter(threading.Thread):
     def stop(self, timeout: float) -> bool:
         """Flush what is left and end the thread, waiting at most *timeout* seconds.
 
-        Returns whether every point reached the store.
+        Returns whether every point reached the store. A thread still busy then is
+        released: it no longer touches the spool, which is the run's end's and ``sync``'s.
         """
         self._give_up_at = self._clock.monotonic() + timeout
         self._calls.limit(timeout)  # a call already under way gives up in time too
         self._stopping = True
         self._wake.set()
         self.join(timeout + STOP_JOIN_MARGIN)
+        if self.is_alive():  # late, on a loaded machine
+            with self._spool_lock:
+                self._released = True
         stored = not (self._pending or len(self._buffer) or self.points_lost)
         return stored and not self.is_alive()
 
@@ -214,7 +217,8 @@ class MetricWriter(threading.Thread):
                 return
             except Exception as error:  # a bug of the writer's own: loud, then carry on
                 self.errors.unexpected("the writer failed", error)
-                if self._stopping and self._clock.monotonic() >= self._give_up_at:
+                gave_up = self._stopping and self._clock.monotonic() >= self._give_up_at
+                if gave_up or self._released:
                     return
                 self._clock.wait(self._wake, POLL_SECONDS)
 
@@ -230,7 +234,7 @@ class MetricWriter(threading.Thread):
         clock = self._clock
         next_flush = first_flush
         next_retry = 0.0
-        while True:
+        while not self._released:
             now = clock.monotonic()
             wake_at = min(next_flush, self._give_up_at, next_retry if self._pending else math.inf)
             clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
@@ -279,13 +283,14 @@ class MetricWriter(threading.Thread):
         """One flush: encode new rows, store pending parts, beat. Returns success."""
         self._encode_new_rows()
         try:
-            while self._pending:
+            while self._pending and not self._released:
                 self._store(self._pending[0])
                 part = self._pending.popleft()
                 if part.spooled:
-                    self.spool.discard(part.key)
+                    self._in_spool(functools.partial(self.spool.discard, part.key))
                 self.points_written += part.rows
-            self._heartbeat()
+            if not self._released:
+                self._heartbeat()
         except Exception as error:
             self._spill()
             self._note_failure(error)
@@ -296,17 +301,17 @@ class MetricWriter(threading.Thread):
         return True
 
     def _store(self, part: _PendingPart) -> None:
-        """Create *part* in the store, waiting for it no longer than the current deadline."""
+        """Create *part* in the store, waiting for it no longer than the current deadline.
+
+        Once stopping, that is :meth:`stop`'s limit, in real time (``StoreCalls``).
+        """
         data = part.data if part.data is not None else self.spool.get(part.key)
-        timeout = self.call_timeout
-        if self._stopping:
-            timeout = min(timeout, self._give_up_at - self._clock.monotonic())
         # FileExistsError: our own earlier attempt landed but its reply was lost.
         with contextlib.suppress(FileExistsError):
             self._calls.call(
                 f"write {part.key}",
                 lambda: self._backend.write_new(part.key, data),
-                timeout=timeout,
+                timeout=self.call_timeout,
             )
 
     def _encode_new_rows(self) -> None:
@@ -351,7 +356,8 @@ class MetricWriter(threading.Thread):
         if not part.spooled:
             assert part.data is not None
             try:
-                self.spool.put(part.key, part.data)
+                if not self._in_spool(functools.partial(self.spool.put, part.key, part.data)):
+                    return False
             except OSError as error:
                 self.errors.spool_failed(error)
                 return False
@@ -359,6 +365,14 @@ class MetricWriter(threading.Thread):
         if not keep_in_memory:
             part.data = None
         return True
+
+    def _in_spool(self, change: Callable[[], None]) -> bool:
+        """Make *change* to the spool unless :meth:`stop` released the thread; return whether."""
+        with self._spool_lock:
+            if self._released:
+                return False
+            change()
+            return True
 
     def _note_failure(self, error: BaseException) -> None:
         permanent = isinstance(error, StoreError) and not isinstance(self.errors.store, StoreError)
