@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pacha_sdk.exceptions import InvalidPartError
 from pacha_sdk.storage.compaction import (
@@ -47,14 +47,16 @@ from pacha_sdk.storage.compaction import (
 )
 from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.storage.layout import deletion_record_key, part_range
+from pacha_sdk.storage.writer import MetricWriter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
+    from pacha_sdk.storage.writer import _PendingPart
 
-__all__ = ["OwnCompaction"]
+__all__ = ["CompactingWriter", "OwnCompaction"]
 
 logger = logging.getLogger("pacha_sdk")
 
@@ -267,3 +269,33 @@ class OwnCompaction:
     def _call(self, what: str, function: Callable[[], _Result], /) -> _Result:
         timeout = min(CALL_TIMEOUT, self._deadline - time.monotonic())
         return self._calls.call(what, function, timeout=timeout)
+
+
+class CompactingWriter(MetricWriter):
+    """A :class:`~pacha_sdk.storage.writer.MetricWriter` whose parts :class:`OwnCompaction` merges.
+
+    Two hooks, and the writer's loop is left as it is: after each part is
+    stored (:meth:`_store` returned: the store has it), the part goes to
+    :meth:`OwnCompaction.stored`, which never waits; when the loop ends,
+    the final merge gets the time ``stop`` has left if every point is
+    stored, and none otherwise (the parts in the spool are not this
+    writer's to merge).
+    """
+
+    def __init__(self, *, compaction: OwnCompaction, **writer: Any) -> None:
+        super().__init__(**writer)
+        self.compaction = compaction
+        """What merges this writer's parts."""
+
+    def _store(self, part: _PendingPart) -> None:
+        super()._store(part)
+        self.compaction.stored(part.key, None if part.data is None else len(part.data))
+
+    def _loop(self, first_flush: float) -> None:
+        super()._loop(first_flush)
+        everything_stored = not self._pending and not len(self._buffer)
+        left = self._give_up_at - self._clock.monotonic() if everything_stored else 0.0
+        try:
+            self.compaction.finish(left)
+        except Exception as error:  # the parts stay as they are: nothing is lost
+            logger.warning("pacha: the final merge of %s failed: %s", self._run_id, error)
