@@ -133,7 +133,7 @@ def reads(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--flushes", type=int, default=17_280)
-    parser.add_argument("--store", choices=["local", "seaweedfs", "both"], default="both")
+    parser.add_argument("--store", choices=["local", "seaweedfs", "both", "none"], default="both")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-long-run", action="store_true")
     args = parser.parse_args()
