@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pacha_sdk.exceptions import InvalidPartError, RunNotFoundError
-from pacha_sdk.models import RunId, RunStatus, seconds_since_beat, utc_now
+from pacha_sdk.models import (
+    ExperimentRun,
+    RankRecord,
+    RunId,
+    RunStatus,
+    seconds_since_beat,
+    utc_now,
+)
 from pacha_sdk.query._store import open_store
 from pacha_sdk.storage import records
 from pacha_sdk.storage.compaction import Part, delete_parts, merge_parts, plan_writers
@@ -155,7 +162,7 @@ def _why_not(backend: Backend, run_id: RunId) -> str | None:
     if backend_has(backend, deletion_record_key(run_id)):
         return "in the trash"
     record = records.read_run(backend, run_id)
-    beating = [record] if record is not None else []
+    beating: list[ExperimentRun | RankRecord] = [record] if record is not None else []
     try:
         beating += records.list_rank_records(backend, run_id)
     except RunNotFoundError:
