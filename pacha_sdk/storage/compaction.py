@@ -67,7 +67,7 @@ __all__ = [
     "plan_writers",
 ]
 
-FAN_IN = 16
+FAN_IN = 8
 """Parts of one level that the live writer merges into one part of the next level."""
 MAX_PART_BYTES = 256 * 2**20
 """No merge makes a part larger than this (by its inputs' sizes): bigger runs keep several."""

@@ -1,13 +1,15 @@
 """A live run's writer merges its own part files as it goes, and at the run's end.
 
 Tiered, like a log-structured merge tree: every part the writer stores is
-one of level 0; whenever :data:`~pacha_sdk.storage.compaction.FAN_IN` (16)
+one of level 0; whenever :data:`~pacha_sdk.storage.compaction.FAN_IN` (8)
 contiguous parts of one level are stored, they become one part of the next
 level (:func:`~pacha_sdk.storage.compaction.merge_parts`). After ``n``
-flushes a writer holds at most 15 parts per level, about
-``15 * log16(n)``: a 24 h run at the default 5 s interval (17,280 flushes)
-never has more than about 50, and each point is rewritten once per level
-(four times in those 24 h).
+flushes a writer holds at most 7 parts per level, about ``7 * log8(n)``: a
+24 h run at the default 5 s interval (17,280 flushes: 4 * 8**4 + ...)
+holds at most 32, plus a merge's inputs while it runs, and each point is
+rewritten once per level (five times in those 24 h). Fan-in 16 would
+rewrite each point once less but hold up to 49 parts, more than 50 while
+merges lag behind a fast run (measured: 58 at flushes 9 ms apart).
 
 The merges run in a thread of their own (``pacha-compact-<run>``), handed
 each stored part by :meth:`OwnCompaction.stored`, which never waits: a merge
