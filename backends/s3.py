@@ -19,6 +19,12 @@ What this backend adds to the generic :class:`FsspecBackend`:
   (``config_kwargs["max_pool_connections"]``, botocore's default is 10);
   listings report each object's size and ETag, so readers learn both
   without a request per object.
+* **Native Parquet scans.** :meth:`S3Backend.arrow_filesystem` gives
+  pyarrow its own C++ S3 client, opened from the same settings
+  (:mod:`~pacha_sdk.backends._s3_arrow`, which says what it maps), so
+  ``metrics_dataset`` scans read many files at once off the GIL; where a
+  setting cannot be mapped, or in a forked child, pyarrow reads through
+  s3fs as before.
 * **Bounded retries.** Transient failures (connection refused or reset,
   timeouts, 5xx, throttling) are retried by botocore, 3 attempts with jittered
   exponential backoff unless ``config_kwargs["retries"]`` says otherwise, and
@@ -39,12 +45,17 @@ import errno
 import functools
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from pacha_sdk.backends import _s3_timestamps
 from pacha_sdk.backends._bucket import BucketBackend
+from pacha_sdk.backends._s3_arrow import arrow_s3_filesystem
 from pacha_sdk.backends._s3_listing import list_rest
 from pacha_sdk.backends.base import StoredObject
 from pacha_sdk.exceptions import StoreError, StorePermissionError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
 
 __all__ = ["S3Backend"]
 
@@ -101,6 +112,8 @@ class S3Backend(BucketBackend):
     endpoint_hint: ClassVar[str] = "endpoint_url / AWS_ENDPOINT_URL"
     page_size: int | None = None
     """Keys per listing page (``MaxKeys``); ``None`` is the server's default, 1,000 on S3."""
+    _native: tuple[int, pyarrow.fs.FileSystem | None] | None = None
+    """The process that opened :meth:`arrow_filesystem`'s native client, and the client."""
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """Open s3fs with caches off and bounded retries; return it and ``bucket/prefix``."""
@@ -175,6 +188,22 @@ class S3Backend(BucketBackend):
         if not found:
             self._check_bucket()
         return sorted(item for item in found if item.key and not item.key.endswith("/"))
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """The store for pyarrow: its own S3 client where the settings map, else s3fs wrapped.
+
+        The native client is opened once per backend and process; see
+        :mod:`~pacha_sdk.backends._s3_arrow` for when s3fs serves instead.
+        """
+        if self._native is None or self._native[0] != os.getpid():
+            config = dict(self._storage_options.get("config_kwargs") or {})
+            config.setdefault("retries", dict(DEFAULT_RETRIES))
+            options = {**self._storage_options, "config_kwargs": config}
+            self._native = (os.getpid(), arrow_s3_filesystem(options))
+        native = self._native[1]
+        if native is None:
+            return super().arrow_filesystem()
+        return native, self._prefix.rstrip("/")
 
     # Internals.
 
@@ -293,13 +322,17 @@ def _shared_session(environment: tuple[tuple[str, str], ...]) -> Any:
     """Return one aiobotocore session per environment, shared by every backend.
 
     A session loads botocore's endpoint and service data (~100 ms) and
-    resolves credentials once; sharing it makes opening a backend cheap.
+    resolves credentials once; sharing it makes opening a backend cheap. Its
+    clients parse timestamps with :mod:`~pacha_sdk.backends._s3_timestamps`
+    (a user's own ``session`` is left as it is).
     Keyed by the ``AWS_*`` variables, so a changed environment gets a new one.
     """
     del environment  # only the cache key
     from aiobotocore.session import AioSession  # type: ignore[import-untyped]
 
-    return AioSession()
+    session = AioSession()
+    _s3_timestamps.install(session)
+    return session
 
 
 def _filesystem_class() -> type[Any]:
