@@ -9,13 +9,17 @@ files at once. :func:`arrow_s3_filesystem` opens one from the same
 ``storage_options`` the user gave s3fs, so both clients reach the same
 server with the same identity.
 
-It is used only for reads through :meth:`S3Backend.arrow_filesystem
+It is used only for reads: through :meth:`S3Backend.arrow_filesystem
 <pacha_sdk.backends.s3.S3Backend.arrow_filesystem>` (``metrics_dataset``,
-large parts, resuming), never for writes (the writer stays on s3fs, whose
-create-only PUT and errors the backend contract relies on) and never for run
-records: pyarrow opens every object with a HEAD request for its size, so a
-record would cost two requests instead of one GET. Parquet fragments are
-given their listed size, so a scan makes no HEAD.
+large parts, resuming) and for large batches of whole objects
+(:func:`read_objects`: thousands of run records). Never for writes: the
+writer stays on s3fs, whose create-only PUT and errors the backend contract
+relies on. pyarrow opens every object with a HEAD request for its size
+(its Python API takes no size, not even a fragment's), so a whole object
+costs two requests instead of s3fs' one GET; they still cost less CPU
+(about 0.43 ms of client CPU for both, against 0.77 ms for botocore's GET,
+measured on SeaweedFS) and run on many threads off the GIL, so large
+batches are faster, and small ones stay on s3fs.
 
 Settings it maps, and nothing else (any other option, or one it cannot map,
 gives ``None`` and the caller stays on s3fs, which then does exactly what it
@@ -52,14 +56,15 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import pyarrow.fs
 
-__all__ = ["arrow_s3_filesystem", "arrow_s3_options"]
+__all__ = ["arrow_s3_filesystem", "arrow_s3_options", "is_transport_error", "read_objects"]
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds to connect, and seconds without a byte, before a request fails (botocore's)."""
@@ -159,6 +164,40 @@ def arrow_s3_filesystem(
         )
         _opened_in = os.getpid()
         return filesystem
+
+
+def read_objects(
+    filesystem: pyarrow.fs.FileSystem, paths: Sequence[str], threads: int
+) -> list[bytes | OSError | None]:
+    """Each object at *paths* whole, on *threads* threads: bytes, ``None`` if missing, or the error.
+
+    Errors are returned, not raised, so the caller decides per object (the
+    S3 backend reads those again through s3fs, whose errors it translates).
+    """
+
+    def read(path: str) -> bytes | OSError | None:
+        try:
+            with filesystem.open_input_stream(path) as stream:
+                return bytes(stream.read())
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            return error
+
+    with ThreadPoolExecutor(max(1, min(threads, len(paths)))) as pool:
+        return list(pool.map(read, paths))
+
+
+_TRANSPORT = ("curlCode", "NETWORK_CONNECTION", "Timeout", "timed out", "Connection refused")
+
+
+def is_transport_error(error: OSError) -> bool:
+    """Whether pyarrow's *error* says the store could not be reached or did not answer.
+
+    Those already took pyarrow's timeouts and retries; reading again through
+    s3fs would only double the wait, so the caller reports them as they are.
+    """
+    return any(marker in str(error) for marker in _TRANSPORT)
 
 
 def _credentials(

@@ -44,12 +44,12 @@ import builtins
 import errno
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pacha_sdk.backends import _s3_timestamps
 from pacha_sdk.backends._bucket import BucketBackend
-from pacha_sdk.backends._s3_arrow import arrow_s3_filesystem
+from pacha_sdk.backends._s3_arrow import arrow_s3_filesystem, is_transport_error, read_objects
 from pacha_sdk.backends._s3_listing import list_rest
 from pacha_sdk.backends.base import StoredObject
 from pacha_sdk.exceptions import StoreError, StorePermissionError
@@ -112,6 +112,10 @@ class S3Backend(BucketBackend):
     endpoint_hint: ClassVar[str] = "endpoint_url / AWS_ENDPOINT_URL"
     page_size: int | None = None
     """Keys per listing page (``MaxKeys``); ``None`` is the server's default, 1,000 on S3."""
+    native_batch: int = 64
+    """Fewest keys :meth:`read_many` reads through pyarrow's own client: below that a
+    batch is over within a few round trips either way, and s3fs needs one request
+    per object where pyarrow needs two."""
     _native: tuple[int, pyarrow.fs.FileSystem | None] | None = None
     """The process that opened :meth:`arrow_filesystem`'s native client, and the client."""
 
@@ -189,21 +193,55 @@ class S3Backend(BucketBackend):
             self._check_bucket()
         return sorted(item for item in found if item.key and not item.key.endswith("/"))
 
+    def read_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        """Each object at *keys* whole (``None`` where missing), many at once.
+
+        A batch of :attr:`native_batch` keys or more goes through pyarrow's
+        own client (:func:`~pacha_sdk.backends._s3_arrow.read_objects`, a
+        HEAD and a GET per object on :attr:`read_concurrency` threads), fewer
+        through s3fs (one GET each, as :meth:`read_bytes`). An object pyarrow
+        fails to read is read again through s3fs, so a failure raises exactly
+        what it raises there (denied, missing bucket...), except that a store
+        pyarrow could not reach or that did not answer in time raises
+        :class:`ConnectionError` at once rather than waiting out s3fs' own
+        timeouts too.
+        """
+        native = self._native_filesystem() if len(keys) >= self.native_batch else None
+        if native is None:
+            return super().read_many(keys)
+        paths = [self._path(key) for key in keys]
+        found = read_objects(native, paths, self.read_concurrency)
+        failed = [index for index, value in enumerate(found) if isinstance(value, OSError)]
+        for index in failed:
+            error = found[index]
+            if isinstance(error, OSError) and is_transport_error(error):
+                message = self._redact(str(error))
+                raise ConnectionError(
+                    f"S3 did not answer (GET on bucket {self._bucket!r}): {message}"
+                ) from error
+        if None in found:
+            self._check_bucket()  # a missing bucket is not a missing object
+        again = iter(super().read_many([keys[index] for index in failed]))
+        return [next(again) if isinstance(value, OSError) else value for value in found]
+
     def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
         """The store for pyarrow: its own S3 client where the settings map, else s3fs wrapped.
 
-        The native client is opened once per backend and process; see
-        :mod:`~pacha_sdk.backends._s3_arrow` for when s3fs serves instead.
+        See :mod:`~pacha_sdk.backends._s3_arrow` for when s3fs serves instead.
         """
+        native = self._native_filesystem()
+        if native is None:
+            return super().arrow_filesystem()
+        return native, self._prefix.rstrip("/")
+
+    def _native_filesystem(self) -> pyarrow.fs.FileSystem | None:
+        """The native client for this store, opened once per backend and process; or None."""
         if self._native is None or self._native[0] != os.getpid():
             config = dict(self._storage_options.get("config_kwargs") or {})
             config.setdefault("retries", dict(DEFAULT_RETRIES))
             options = {**self._storage_options, "config_kwargs": config}
             self._native = (os.getpid(), arrow_s3_filesystem(options))
-        native = self._native[1]
-        if native is None:
-            return super().arrow_filesystem()
-        return native, self._prefix.rstrip("/")
+        return self._native[1]
 
     # Internals.
 

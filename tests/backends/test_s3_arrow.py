@@ -25,7 +25,8 @@ import pacha_sdk as pacha
 from pacha_sdk.backends import get_backend
 from pacha_sdk.backends._s3_arrow import arrow_s3_options
 from pacha_sdk.backends._s3_timestamps import parse_timestamp
-from pacha_sdk.exceptions import StoreError
+from pacha_sdk.backends.s3 import S3Backend
+from pacha_sdk.exceptions import BucketNotFoundError, StoreError, StorePermissionError
 
 if TYPE_CHECKING:
     from tests.servers import ObjectStore
@@ -244,3 +245,73 @@ def test_a_forked_child_scans_through_s3fs(seaweedfs_store: ObjectStore) -> None
     with os.fdopen(read_end) as answer:
         assert answer.read() == "PyFileSystem 5"
     assert status == 0
+
+
+# Batched reads of whole objects through pyarrow's own client.
+
+
+def native_backend(store: ObjectStore, **config: Any) -> S3Backend:
+    options = {**store.storage_options, "config_kwargs": config} if config else None
+    backend = get_backend(store.uri, storage_options=options or store.storage_options)
+    assert isinstance(backend, S3Backend)
+    backend.native_batch = 1
+    return backend
+
+
+@pytest.mark.servers
+def test_a_large_batch_is_read_natively_and_a_small_one_by_s3fs(faulty_s3: ObjectStore) -> None:
+    backend = native_backend(faulty_s3)
+    keys = [f"runs/r{i:02d}/run.json" for i in range(8)]
+    for key in keys:
+        backend.write_new(key, key.encode())
+    assert faulty_s3.proxy is not None
+    faulty_s3.proxy.reset_counts()
+    assert backend.read_many([*keys, "runs/absent/run.json"]) == [*map(str.encode, keys), None]
+    assert faulty_s3.proxy.requests >= 2 * len(keys)  # pyarrow: a HEAD, then a GET
+    backend.native_batch = 64
+    faulty_s3.proxy.reset_counts()
+    assert backend.read_many(keys) == [key.encode() for key in keys]
+    assert faulty_s3.proxy.requests == len(keys)  # s3fs: one GET each
+
+
+@pytest.mark.servers
+def test_a_store_that_stops_answering_fails_a_batched_read_in_bounded_time(
+    faulty_s3: ObjectStore,
+) -> None:
+    backend = native_backend(
+        faulty_s3, connect_timeout=1, read_timeout=1, retries={"max_attempts": 0}
+    )
+    keys = [f"runs/r{i}/run.json" for i in range(4)]
+    for key in keys:
+        backend.write_new(key, b"{}")
+    assert faulty_s3.proxy is not None
+    faulty_s3.proxy.delay(30)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="S3 did not answer") as caught:
+        backend.read_many(keys)
+    assert not isinstance(caught.value, StoreError)  # transient: the caller may retry
+    assert time.monotonic() - started < 15
+    faulty_s3.proxy.heal()
+    assert backend.read_many(keys) == [b"{}"] * 4
+
+
+@pytest.mark.servers
+def test_a_denied_batched_read_says_so_as_s3fs_does(faulty_s3: ObjectStore) -> None:
+    backend = native_backend(faulty_s3, retries={"max_attempts": 0})
+    backend.write_new("runs/a/run.json", b"{}")
+    assert faulty_s3.proxy is not None
+    faulty_s3.proxy.http_error(403)
+    with pytest.raises(StorePermissionError, match=f"bucket '{faulty_s3.bucket}'.*denied"):
+        backend.read_many(["runs/a/run.json", "runs/b/run.json"])
+    faulty_s3.proxy.heal()
+
+
+@pytest.mark.servers
+def test_a_batched_read_in_a_missing_bucket_names_the_bucket(seaweedfs_store: ObjectStore) -> None:
+    backend = get_backend(
+        "s3://no-such-bucket-here/x", storage_options=seaweedfs_store.storage_options
+    )
+    assert isinstance(backend, S3Backend)
+    backend.native_batch = 1
+    with pytest.raises(BucketNotFoundError, match="no-such-bucket-here"):
+        backend.read_many(["runs/a/run.json", "runs/b/run.json"])
