@@ -18,13 +18,14 @@ What this backend adds to the generic :class:`FsspecBackend`:
   GETs in flight, and the client's connection pool is sized to match
   (``config_kwargs["max_pool_connections"]``, botocore's default is 10);
   listings report each object's size and ETag, so readers learn both
-  without a request per object.
-* **Native Parquet scans.** :meth:`S3Backend.arrow_filesystem` gives
-  pyarrow its own C++ S3 client, opened from the same settings
-  (:mod:`~pacha_sdk.backends._s3_arrow`, which says what it maps), so
-  ``metrics_dataset`` scans read many files at once off the GIL; where a
-  setting cannot be mapped, or in a forked child, pyarrow reads through
-  s3fs as before.
+  without a request per object; the shared botocore session parses their
+  timestamps without dateutil (:mod:`~pacha_sdk.backends._s3_session`).
+* **pyarrow's own client for large reads.** :meth:`S3Backend.arrow_filesystem`
+  (``metrics_dataset`` scans) and :meth:`S3Backend.read_many` of 64 keys or
+  more use pyarrow's C++ S3 client, opened from the same settings
+  (:mod:`~pacha_sdk.backends._s3_arrow`, which says what it maps): less CPU
+  per request, many requests at once off the GIL. Where a setting cannot be
+  mapped, or in a forked child, s3fs serves as before.
 * **Bounded retries.** Transient failures (connection refused or reset,
   timeouts, 5xx, throttling) are retried by botocore, 3 attempts with jittered
   exponential backoff unless ``config_kwargs["retries"]`` says otherwise, and
@@ -47,10 +48,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pacha_sdk.backends import _s3_timestamps
 from pacha_sdk.backends._bucket import BucketBackend
 from pacha_sdk.backends._s3_arrow import arrow_s3_filesystem, is_transport_error, read_objects
 from pacha_sdk.backends._s3_listing import list_rest
+from pacha_sdk.backends._s3_session import aws_environment, shared_session
 from pacha_sdk.backends.base import StoredObject
 from pacha_sdk.exceptions import StoreError, StorePermissionError
 
@@ -123,7 +124,7 @@ class S3Backend(BucketBackend):
         """Open s3fs with caches off and bounded retries; return it and ``bucket/prefix``."""
         options = dict(self._storage_options)
         if "session" not in options and "profile" not in options:
-            options["session"] = _shared_session(_aws_environment())
+            options["session"] = shared_session(aws_environment())
         options["skip_instance_cache"] = True
         options["use_listings_cache"] = False
         config = dict(options.get("config_kwargs") or {})
@@ -348,29 +349,6 @@ def _botocore_exceptions() -> Any:
     from botocore import exceptions  # type: ignore[import-untyped]
 
     return exceptions
-
-
-def _aws_environment() -> tuple[tuple[str, str], ...]:
-    """Return the ``AWS_*`` variables, the key under which a botocore session is shared."""
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_session(environment: tuple[tuple[str, str], ...]) -> Any:
-    """Return one aiobotocore session per environment, shared by every backend.
-
-    A session loads botocore's endpoint and service data (~100 ms) and
-    resolves credentials once; sharing it makes opening a backend cheap. Its
-    clients parse timestamps with :mod:`~pacha_sdk.backends._s3_timestamps`
-    (a user's own ``session`` is left as it is).
-    Keyed by the ``AWS_*`` variables, so a changed environment gets a new one.
-    """
-    del environment  # only the cache key
-    from aiobotocore.session import AioSession  # type: ignore[import-untyped]
-
-    session = AioSession()
-    _s3_timestamps.install(session)
-    return session
 
 
 def _filesystem_class() -> type[Any]:

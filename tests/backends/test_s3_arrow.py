@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import pacha_sdk as pacha
 from pacha_sdk.backends import get_backend
 from pacha_sdk.backends._s3_arrow import arrow_s3_options
-from pacha_sdk.backends._s3_timestamps import parse_timestamp
+from pacha_sdk.backends._s3_session import parse_timestamp
 from pacha_sdk.backends.s3 import S3Backend
 from pacha_sdk.exceptions import BucketNotFoundError, StoreError, StorePermissionError
 
