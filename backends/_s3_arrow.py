@@ -19,7 +19,9 @@ relies on. pyarrow opens every object with a HEAD request for its size
 costs two requests instead of s3fs' one GET; they still cost less CPU
 (about 0.43 ms of client CPU for both, against 0.77 ms for botocore's GET,
 measured on SeaweedFS) and run on many threads off the GIL, so large
-batches are faster, and small ones stay on s3fs.
+batches are faster, and small ones stay on s3fs. Listings stay on s3fs
+(pyarrow's report no ETag), so the versions the records cache keys on are
+the same whichever client then reads the content.
 
 Settings it maps, and nothing else (any other option, or one it cannot map,
 gives ``None`` and the caller stays on s3fs, which then does exactly what it
@@ -36,11 +38,16 @@ did before):
   ``AWS_DEFAULT_REGION``; with a custom endpoint and none of those,
   ``us-east-1`` (what S3-compatible servers expect). On AWS itself without a
   region, s3fs: botocore follows a bucket's region redirect, pyarrow would fail;
+* nothing that changes how botocore connects: with ``AWS_CA_BUNDLE``, a
+  FIPS or dual-stack endpoint, or an HTTP(S) proxy in the environment, s3fs;
 * ``config_kwargs``: ``connect_timeout`` and ``read_timeout`` (as pyarrow's
   ``connect_timeout`` and ``request_timeout``; 60 s each if absent, botocore's
   defaults, so a store that stops answering fails within the same bound on
-  either client), ``retries["total_max_attempts"]``, or ``["max_attempts"]``
-  retries after the first try (4 tries in all if absent),
+  either client; pyarrow's documentation says ``request_timeout`` is ignored
+  on Linux, but the AWS SDK's curl client does give up on a connection that
+  stays silent that long, as the fault-proxy tests check),
+  ``retries["total_max_attempts"]``, or ``["max_attempts"]`` retries after
+  the first try (4 tries in all if absent),
   ``s3["addressing_style"]``, ``signature_version`` ``s3v4``, and
   ``max_pool_connections`` (pyarrow sizes its own pool).
 
@@ -77,6 +84,16 @@ _MAPPED = frozenset(
 _HARMLESS = frozenset(
     {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "default_block_size"}
 )
+_UNMAPPED_ENVIRONMENT = (
+    "AWS_CA_BUNDLE",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+)
+"""Variables botocore honours for its connections that this mapping does not carry over."""
 _CLIENT_KWARGS = frozenset({"endpoint_url", "region_name"})
 _CONFIG_KWARGS = frozenset(
     {
@@ -104,6 +121,8 @@ def arrow_s3_options(
     """
     env = os.environ if environ is None else environ
     if not set(storage_options) <= _MAPPED | _HARMLESS:
+        return None
+    if any(env.get(name) for name in _UNMAPPED_ENVIRONMENT):
         return None
     client = dict(storage_options.get("client_kwargs") or {})
     config = dict(storage_options.get("config_kwargs") or {})

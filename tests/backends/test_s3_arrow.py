@@ -108,6 +108,8 @@ def test_the_environment_gives_keys_endpoint_and_region() -> None:
         ({**KEYS, "endpoint_url": "http://127.0.0.1:9000/base/path"}, {}),
         ({**KEYS, "endpoint_url": "ftp://127.0.0.1:9000"}, {}),
         ({"secret": "only-a-secret", "endpoint_url": "http://h:1"}, {}),
+        (LOCAL, {"AWS_CA_BUNDLE": "/etc/ssl/private-ca.pem"}),  # botocore's TLS settings
+        (LOCAL, {"HTTPS_PROXY": "http://proxy:3128"}),
     ],
 )
 def test_settings_it_cannot_map_keep_s3fs(options: dict[str, Any], env: dict[str, str]) -> None:
