@@ -38,8 +38,9 @@ did before):
   ``AWS_DEFAULT_REGION``; with a custom endpoint and none of those,
   ``us-east-1`` (what S3-compatible servers expect). On AWS itself without a
   region, s3fs: botocore follows a bucket's region redirect, pyarrow would fail;
-* nothing that changes how botocore connects: with ``AWS_CA_BUNDLE``, a
-  FIPS or dual-stack endpoint, or an HTTP(S) proxy in the environment, s3fs;
+* ``AWS_CA_BUNDLE`` (as ``tls_ca_file_path``); nothing else that changes
+  how botocore connects: with a FIPS or dual-stack endpoint, or an HTTP(S)
+  proxy in the environment, s3fs;
 * ``config_kwargs``: ``connect_timeout`` and ``read_timeout`` (as pyarrow's
   ``connect_timeout`` and ``request_timeout``; 60 s each if absent, botocore's
   defaults, so a store that stops answering fails within the same bound on
@@ -85,7 +86,6 @@ _HARMLESS = frozenset(
     {"skip_instance_cache", "use_listings_cache", "listings_expiry_time", "default_block_size"}
 )
 _UNMAPPED_ENVIRONMENT = (
-    "AWS_CA_BUNDLE",
     "AWS_USE_FIPS_ENDPOINT",
     "AWS_USE_DUALSTACK_ENDPOINT",
     "HTTPS_PROXY",
@@ -149,6 +149,8 @@ def arrow_s3_options(
     if not region:
         return None
     options["region"] = str(region)
+    if bundle := env.get("AWS_CA_BUNDLE"):
+        options["tls_ca_file_path"] = bundle
     transport = _transport(config)
     return None if transport is None else options | transport
 

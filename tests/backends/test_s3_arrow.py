@@ -89,6 +89,9 @@ def test_the_environment_gives_keys_endpoint_and_region() -> None:
     assert (mapped["access_key"], mapped["secret_key"]) == ("AKIDENV", "secret-env")
     assert mapped["session_token"] == "token-env"
     assert (mapped["endpoint_override"], mapped["region"]) == ("127.0.0.1:8333", "ap-south-1")
+    with_bundle = arrow_s3_options(LOCAL, {"AWS_CA_BUNDLE": "/etc/ssl/private-ca.pem"})
+    assert with_bundle is not None
+    assert with_bundle["tls_ca_file_path"] == "/etc/ssl/private-ca.pem"
     assert arrow_s3_options({"anon": True, "endpoint_url": "http://h:1"}, {})["anonymous"] is True  # type: ignore[index]
 
 
@@ -108,7 +111,6 @@ def test_the_environment_gives_keys_endpoint_and_region() -> None:
         ({**KEYS, "endpoint_url": "http://127.0.0.1:9000/base/path"}, {}),
         ({**KEYS, "endpoint_url": "ftp://127.0.0.1:9000"}, {}),
         ({"secret": "only-a-secret", "endpoint_url": "http://h:1"}, {}),
-        (LOCAL, {"AWS_CA_BUNDLE": "/etc/ssl/private-ca.pem"}),  # botocore's TLS settings
         (LOCAL, {"HTTPS_PROXY": "http://proxy:3128"}),
     ],
 )
