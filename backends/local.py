@@ -137,12 +137,16 @@ class LocalBackend(Backend):
 
         No version: a file's modification time and size are no proof that its
         content is unchanged, and reading a local file costs about what a cache
-        lookup would.
+        lookup would. A file deleted while the folder is read is left out, as
+        an object store's listing would.
         """
-        return sorted(
-            StoredObject(key, entry.stat(follow_symlinks=True).st_size)
-            for key, entry in self._walk(prefix)
-        )
+        found: builtins.list[StoredObject] = []
+        for key, entry in self._walk(prefix):
+            try:
+                found.append(StoredObject(key, entry.stat(follow_symlinks=True).st_size))
+            except FileNotFoundError:  # deleted since the folder was read (a merged part's inputs)
+                continue
+        return sorted(found)
 
     def _walk(
         self, prefix: str, *, temporary: bool = False

@@ -93,6 +93,10 @@ if TYPE_CHECKING:
         download_artifact,
         open_artifact,
     )
+    from pacha_sdk.query.compacting import (
+        CompactReport,
+        compact,
+    )
     from pacha_sdk.query.curation import (
         annotate,
         delete_run,
@@ -151,6 +155,7 @@ _LAZY: dict[str, str] = {
     "ArtifactReference": "pacha_sdk.models",
     "BackendNotInstalledError": "pacha_sdk.exceptions",
     "BucketNotFoundError": "pacha_sdk.exceptions",
+    "CompactReport": "pacha_sdk.query.compacting",
     "DeletedRun": "pacha_sdk.models",
     "DeletionState": "pacha_sdk.models",
     "ExperimentRun": "pacha_sdk.models",
@@ -193,6 +198,7 @@ _LAZY: dict[str, str] = {
     "active_run": "pacha_sdk.tracking.api",
     "annotate": "pacha_sdk.query.curation",
     "best_run": "pacha_sdk.query.read",
+    "compact": "pacha_sdk.query.compacting",
     "delete_run": "pacha_sdk.query.curation",
     "download_artifact": "pacha_sdk.query.artifacts",
     "gc": "pacha_sdk.query.maintenance",
@@ -244,6 +250,7 @@ __all__ = [
     "ArtifactReference",
     "BackendNotInstalledError",
     "BucketNotFoundError",
+    "CompactReport",
     "DeletedRun",
     "DeletionState",
     "ExperimentRun",
@@ -287,6 +294,7 @@ __all__ = [
     "active_run",
     "annotate",
     "best_run",
+    "compact",
     "delete_run",
     "download_artifact",
     "gc",

@@ -28,7 +28,7 @@ POINTS = 50
 
 
 def _log(uri: str, name: str, flushes: int) -> str:
-    with pacha.run(uri=uri, name=name, system_metrics=False) as run:
+    with pacha.run(uri=uri, name=name, system_metrics=False, compact_parts=False) as run:
         for flush in range(flushes):
             for step in range(POINTS):
                 run.log_metric("loss", 1.0 / (step + 1), flush * POINTS + step)

@@ -12,8 +12,9 @@ equal the one computed from ``pacha.read_metrics``:
 * the per-step mean across runs: the mean of every point at each step.
 
 The runs are written so that these rules matter: steps logged out of order,
-a step logged twice (later with a larger timestamp), several part files per
-run, and a second metric that must be filtered out.
+a step logged twice (later with a larger timestamp), several flushes per
+run merged into one part each (by the run's own writer, or by
+``pacha.compact``), and a second metric that must be filtered out.
 
 Dask and Spark are heavy and live in the ``engines`` extra and marker; they
 skip, naming what to install, where absent. Spark reads the local folder
@@ -81,8 +82,11 @@ class Answers:
 
 
 def fill(uri: str, storage_options: dict[str, Any] | None) -> None:
+    """The runs; the first is compacted afterwards by ``pacha.compact``, the rest by themselves."""
     for index in range(RUNS):
-        with pacha.run(uri=uri, storage_options=storage_options, flush_rows=3) as run:
+        with pacha.run(
+            uri=uri, storage_options=storage_options, flush_rows=3, compact_parts=index > 0
+        ) as run:
             for step in (0, 2, 1, 3):  # out of order
                 run.log_metric(METRIC, index + 1.0 / (step + 1), step)
                 run.log_metric("acc", 0.1 * step, step)
@@ -90,6 +94,8 @@ def fill(uri: str, storage_options: dict[str, Any] | None) -> None:
             run.log_metric(METRIC, 10.0 + index, 3)
             time.sleep(0.002)  # a later timestamp for the same step: it is the last value
             run.log_metric(METRIC, 0.5 * index, 3)
+    report = pacha.compact(uri=uri, storage_options=storage_options)
+    assert report.parts_after == RUNS  # one merged part per run: engines read those alone
 
 
 @pytest.fixture(scope="module", params=["local", "s3"])

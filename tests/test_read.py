@@ -327,7 +327,7 @@ def parts_written(store: str, run_id: str, count: int) -> Callable[[], bool]:
 
 
 def test_flush_rows_writes_several_part_files(store: str) -> None:
-    with pacha.run(uri=store, flush_rows=1000, flush_interval=3600) as run:
+    with pacha.run(uri=store, flush_rows=1000, flush_interval=3600, compact_parts=False) as run:
         for chunk in range(10):
             for step in range(chunk * 1000, (chunk + 1) * 1000):
                 run.log_metric("loss", float(step), step)

@@ -38,6 +38,7 @@ PUBLIC_KEYWORDS = [
     "capture_output",
     "env_vars",
     "handle_sigterm",
+    "compact_parts",
     "parent",
 ]
 
@@ -100,6 +101,7 @@ def every_keyword(store: str, tmp_path: Path, label: str, parent: pacha.Run) -> 
         "capture_output": True,
         "env_vars": iter(["PACHA_TEST_SEED"]),
         "handle_sigterm": False,
+        "compact_parts": False,
         "parent": parent,
     }
     assert list(options) == PUBLIC_KEYWORDS  # a new keyword must be added here too

@@ -42,6 +42,7 @@ STEPS = 300
 
 
 def _run(place: Where, name: str, *, artifact: bytes | None = None, **keywords: Any) -> str:
+    keywords.setdefault("compact_parts", False)  # keep one part per flush: several files to move
     with pacha.run(
         {"learning_rate": 1e-3},
         name=name,

@@ -11,6 +11,7 @@
     pacha plot ID [ID...] --name loss [--output loss.png] [--width PX --height PX]
     pacha report [ID...] [--output report.html]
     pacha sync [SPOOL]            pacha gc [--yes] [--trash-older-than 7d]
+    pacha compact [ID...]         merge small part files (runs that died, older runs, ranks)
     pacha import mlflow SOURCE [--experiment NAME_OR_ID ...] [--no-artifacts]
     pacha import tensorboard LOGDIR
     pacha ui [--host H] [--port N] [--no-browser]

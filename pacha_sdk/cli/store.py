@@ -1,7 +1,12 @@
-"""``pacha sync`` and ``pacha gc``: finish spooled uploads, remove what no run needs.
+"""``pacha sync``, ``pacha gc`` and ``pacha compact``: store upkeep.
 
-``pacha gc --trash-older-than 7d`` also empties the trash of runs deleted a
-week ago or more; without it the trash is kept.
+``pacha sync`` finishes spooled uploads; ``pacha gc`` removes what no run
+needs (``--trash-older-than 7d`` also empties the trash of runs deleted a
+week ago or more; without it the trash is kept); ``pacha compact [ID...]``
+merges the part files of runs that no live writer merges (every run when
+no id is given). ``compact`` exits with 1 when a part could not be read
+(left in place, named on stderr) or a run named on the command line was
+skipped (running, or in the trash).
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from pacha_sdk.cli._args import add_json, add_store, duration, seconds, store
+from pacha_sdk.cli._args import add_json, add_store, duration, run_ids, seconds, store
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.query.compacting import compact
 from pacha_sdk.query.maintenance import TEMP_FILE_AGE, gc, pending_spools
 from pacha_sdk.storage.sync import SyncReport, sync
 
@@ -71,18 +77,20 @@ def cmd_gc(args: argparse.Namespace, out: Output) -> int:
             temp_older_than=args.temp_older_than,
             **store(args),
         )
-    count = len(report.blobs) + len(report.parts) + len(report.trash) + len(report.temp_files)
+    parts = len(report.parts) + len(report.covered_parts)
+    count = len(report.blobs) + parts + len(report.trash) + len(report.temp_files)
     if args.json:
         keys = {"blobs": report.blobs, "parts": report.parts, "trash": report.trash}
+        keys["covered_parts"] = report.covered_parts
         temps = {"temp_files": report.temp_files, "recent_temp_files": report.recent_temp_files}
         out.json({"deleted": report.deleted, **keys, **temps})
         return 0
     trash = (f"trash/{run_id}" for run_id in report.trash)
-    for key in [*report.blobs, *report.parts, *trash, *report.temp_files]:
+    for key in [*report.blobs, *report.parts, *report.covered_parts, *trash, *report.temp_files]:
         out.print(key)
     verb = "deleted" if report.deleted else "would delete"
     hint = "" if report.deleted or not count else " (dry run: pass --yes to delete)"
-    counts = [f"{len(report.blobs)} artifact blob(s)", f"{len(report.parts)} part file(s)"]
+    counts = [f"{len(report.blobs)} artifact blob(s)", f"{parts} part file(s)"]
     if report.trash:
         counts.append(f"{len(report.trash)} run(s) from the trash")
     if report.temp_files:
@@ -103,8 +111,32 @@ def _note_recent_temp_files(recent: list[str], older_than: float, out: Output) -
         )
 
 
+def cmd_compact(args: argparse.Namespace, out: Output) -> int:
+    """Merge the part files of the runs given (every run if none)."""
+    wanted = run_ids(args, args.run_ids, trash=None) if args.run_ids else None
+    report = compact(wanted, **store(args))
+    if args.json:
+        out.json({"runs": [vars(run) for run in report.runs]})
+    else:
+        for run in report.runs:
+            if run.skipped is not None:
+                out.print(f"{run.run_id}: skipped, {run.skipped}")
+            elif run.parts_before != run.parts_after or run.removed:
+                extra = f", {len(run.left)} left to delete" if run.left else ""
+                out.print(f"{run.run_id}: {run.parts_before} -> {run.parts_after} part(s){extra}")
+        for problem in report.unreadable:
+            out.warn(f"left in place, unreadable: {problem}")
+        compacted = [run for run in report.runs if run.skipped is None]
+        out.note(
+            f"{len(compacted)} run(s): {report.parts_before} -> {report.parts_after} part file(s)"
+            + (f"; {len(report.skipped)} skipped" if report.skipped else "")
+        )
+    refused = bool(wanted) and bool(report.skipped)
+    return 1 if report.unreadable or refused else 0
+
+
 def register(commands: Commands) -> None:
-    """Add ``sync`` and ``gc``."""
+    """Add ``sync``, ``gc`` and ``compact``."""
     syncing = commands.add_parser("sync", help="finish uploads left in the local spool")
     syncing.add_argument(
         "spool", nargs="?", help="spool folder (default: $PACHA_SPOOL_DIR, else ~/.cache/...)"
@@ -141,3 +173,11 @@ def register(commands: Commands) -> None:
     add_store(collect)
     add_json(collect)
     collect.set_defaults(handler=cmd_gc)
+
+    compacting = commands.add_parser(
+        "compact", help="merge runs' small part files (runs that died, older runs, every rank)"
+    )
+    compacting.add_argument("run_ids", nargs="*", metavar="ID", help="runs (default: every run)")
+    add_store(compacting)
+    add_json(compacting)
+    compacting.set_defaults(handler=cmd_compact)

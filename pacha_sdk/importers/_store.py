@@ -10,19 +10,21 @@ whole), :func:`~pacha_sdk.storage.parts.build_part` and
 replaced), and :func:`~pacha_sdk.storage.blobs.store_artifact` for
 content-addressed blobs.
 
-Imported points go to parts named ``part-import-<seq>.parquet``; every store
-failure is a :class:`~pacha_sdk.exceptions.StoreError` naming the key.
+Imported points go to parts named ``part-import-<seq>.parquet`` (``pacha
+compact`` may merge them into ``part-import-<first>-<last>.parquet``, so the
+next free seq comes after every range); every store failure is a
+:class:`~pacha_sdk.exceptions.StoreError` naming the key.
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from pacha_sdk.exceptions import StoreError
 from pacha_sdk.storage import records
 from pacha_sdk.storage.blobs import store_artifact
-from pacha_sdk.storage.layout import artifact_key, metrics_prefix, part_key
+from pacha_sdk.storage.coverage import drop_covered
+from pacha_sdk.storage.layout import artifact_key, metrics_prefix, part_key, part_range
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,7 +37,6 @@ __all__ = ["IMPORT_WRITER", "ImportStore", "Point"]
 
 IMPORT_WRITER = "import"
 """The writer id in the names of the part files an import writes."""
-_IMPORT_PART = re.compile(rf"/part-{IMPORT_WRITER}-(\d+)\.parquet$")
 _MAX_SEQ_TRIES = 1000
 _POINT_COLUMNS = ["name", "step", "value", "timestamp"]
 
@@ -66,8 +67,9 @@ class ImportStore:
         return records.read_run(self.backend, run_id)
 
     def _part_keys(self, run_id: RunId) -> list[str]:
+        """The run's part keys, less those a merged part covers."""
         keys = records.list_keys(self.backend, metrics_prefix(run_id))
-        return [key for key in keys if key.endswith(".parquet")]
+        return drop_covered([key for key in keys if key.endswith(".parquet")], str)
 
     def load_points(self, run_id: RunId) -> list[Point]:
         """Every point stored for *run_id*, by any writer, in part and row order.
@@ -100,7 +102,8 @@ class ImportStore:
         for point in points:
             rows.extend((point.name, point.value, point.step, point.micros * 1000))
         data = part_bytes(build_part(str(run_id), 0, rows))
-        taken = [int(m.group(1)) for k in self._part_keys(run_id) if (m := _IMPORT_PART.search(k))]
+        ranges = [part_range(key) for key in self._part_keys(run_id)]
+        taken = [found.last for found in ranges if found and found.writer == IMPORT_WRITER]
         seq = max(taken, default=-1) + 1
         for _ in range(_MAX_SEQ_TRIES):
             key = part_key(run_id, IMPORT_WRITER, seq)

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal
 
 from pacha_sdk.exceptions import InvalidPartError
-from pacha_sdk.storage.schema import METRIC_SCHEMA
+from pacha_sdk.storage.schema import schema_problem
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,23 +74,6 @@ def bad_part(location: str, problem: str, bad_parts: BadParts) -> None:
         UserWarning,
         stacklevel=5,
     )
-
-
-def schema_problem(schema: pa.Schema) -> str | None:
-    """Why a part file of *schema* is not one of pacha's, or None."""
-    import pyarrow as pa
-
-    wrong = []
-    for field in METRIC_SCHEMA:
-        index = schema.get_field_index(field.name)
-        found = schema.field(index).type if index >= 0 else None
-        if isinstance(found, pa.DictionaryType):
-            found = found.value_type
-        if found != field.type:
-            wrong.append(f"{field.name} ({found or 'missing'}, not {field.type})")
-    if wrong:
-        return "its columns are not pacha's metric schema: " + ", ".join(wrong)
-    return None
 
 
 def without_path(message: str) -> str:

@@ -9,8 +9,9 @@ implementation.
   as ``failed`` with the error message ``"heartbeat lost"``.
 * :func:`gc` finds artifact blobs no run refers to, metric part files
   whose run has neither a ``run.json`` nor a rank record (nor is in the
-  trash), temporary files that killed writers left behind, and (when given
-  a retention) runs deleted long enough ago; it deletes them only when asked.
+  trash) or that a merged part covers, temporary files that killed writers
+  left behind, and (when given a retention) runs deleted long enough ago;
+  it deletes them only when asked.
 * :func:`pending_spools` lists the spool folders :func:`pacha_sdk.storage.sync` would upload.
 """
 
@@ -39,6 +40,7 @@ from pacha_sdk.models import (
 )
 from pacha_sdk.query._store import open_store
 from pacha_sdk.query._temp_files import TEMP_FILE_AGE, delete_temporary, temporaries
+from pacha_sdk.query.compacting import garbage_parts
 from pacha_sdk.storage.annotated import list_run_records
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import (
@@ -46,7 +48,6 @@ from pacha_sdk.storage.layout import (
     METRICS_DIR,
     deletion_record_key,
     hash_from_artifact_key,
-    run_id_from_part_key,
     trash_prefix,
 )
 from pacha_sdk.storage.records import (
@@ -191,6 +192,8 @@ class GcReport:
     """Keys of blobs no live or trashed run's ``artifacts`` or ``extra.inputs`` mentions."""
     parts: list[str] = field(default_factory=list)
     """Keys of metric part files of no run (no ``run.json``, no rank record, not in the trash)."""
+    covered_parts: list[str] = field(default_factory=list)
+    """Parts a merged part holds (a compaction killed before deleting them; readers skip them)."""
     trash: list[str] = field(default_factory=list)
     """Ids of the runs in the trash deleted longer ago than the retention (emptied for good)."""
     temp_files: list[str] = field(default_factory=list)
@@ -206,15 +209,6 @@ def _references(records: list[ExperimentRun]) -> set[str]:
     hashes = {ref.content_hash for record in records for ref in record.artifacts}
     hashes.update(digest for record in records for digest in input_hashes(record))
     return hashes
-
-
-def _orphan_parts(part_keys: list[str], run_ids: set[RunId]) -> list[str]:
-    """Part files in a ``run_id=<id>`` folder of no stored run (other folders are not pacha's)."""
-    return [
-        key
-        for key in part_keys
-        if (owner := run_id_from_part_key(key)) is not None and owner not in run_ids
-    ]
 
 
 def _unreferenced_blobs(
@@ -310,7 +304,9 @@ def gc(
       emptied from the trash for good, and the blobs only it referred to go
       with it. Without it, the trash is kept (``0`` empties all of it);
     * a temporary file a local write left when it was killed midway, once
-      unwritten for *temp_older_than* seconds (see :mod:`._temp_files`).
+      unwritten for *temp_older_than* seconds (see :mod:`._temp_files`);
+    * a part file a merged part covers (``pacha compact``, killed between
+      writing the merged part and deleting what it holds).
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, and ``runs/`` once more after
@@ -332,15 +328,18 @@ def gc(
     emptied = {d.run_id for d in _expired(deletions, retention, live)}
     kept = set(listing.deletions) - emptied
     records = _referring_records(backend, live, kept)
+    orphans, covered = garbage_parts(part_keys, live | kept | ranked_run_ids(backend))
     report = GcReport(
         blobs=_unreferenced_blobs(backend, blob_keys, records),
-        parts=_orphan_parts(part_keys, live | kept | ranked_run_ids(backend)),
+        parts=orphans,
+        covered_parts=covered,
         trash=sorted(emptied),
         temp_files=temp_files,
         recent_temp_files=recent_temp_files,
     )
     if delete:
-        doomed = [*report.blobs, *report.parts, *_trash_keys(listing, report.trash)]
+        doomed = [*report.blobs, *report.parts, *report.covered_parts]
+        doomed += _trash_keys(listing, report.trash)
         doomed += report.temp_files
         for done, key in enumerate(doomed, 1):
             (delete_temporary if key in report.temp_files else _delete)(backend, key)

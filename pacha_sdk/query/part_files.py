@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 from pacha_sdk.storage import records
+from pacha_sdk.storage.coverage import drop_covered
 from pacha_sdk.storage.layout import METRICS_DIR, metrics_prefix, run_id_from_part_key
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def list_part_files(backend: Backend, run_ids: Sequence[RunId] | None = None) ->
 
     Runs come in the order of *run_ids* (else by key). Only ``*.parquet``
     files in a ``run_id=<uuid>`` folder count; names starting with ``.`` or
-    ``_`` are left out, as pyarrow datasets leave them.
+    ``_`` are left out, as pyarrow datasets leave them, and so is a part a
+    merged part covers (:func:`~pacha_sdk.storage.coverage.drop_covered`:
+    while a compaction runs, or after one was killed, both are listed).
     """
     if run_ids is not None and len(run_ids) <= FOLDER_LISTINGS_UP_TO:
         listings = records.list_each(backend, [metrics_prefix(run_id) for run_id in run_ids])
@@ -69,4 +72,4 @@ def _parts(listed: Iterable[StoredObject]) -> list[PartFile]:
         run_id = run_id_from_part_key(item.key)
         if run_id is not None:
             parts.append(PartFile(run_id, item.key, item.size))
-    return parts
+    return drop_covered(parts, lambda part: part.key)

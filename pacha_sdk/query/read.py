@@ -170,7 +170,9 @@ def _run_id_list(run_ids: str | Sequence[str]) -> list[RunId]:
     return list(dict.fromkeys(RunId(value) for value in values))
 
 
-_LISTING_ATTEMPTS = 3
+_LISTING_ATTEMPTS = 10
+"""Listings a read tries when parts vanish under it (each merge that deletes parts meanwhile
+costs one; compactions of several runs one after the other can cost a few in a row)."""
 
 
 def read_metrics(

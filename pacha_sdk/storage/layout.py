@@ -9,6 +9,7 @@
     <root>/runs/<run_id>/sessions/<n>.json                      who took over run.json, n-th time
     <root>/runs/<run_id>/annotations/<time>-<uuid>.json         one edit: tags, note, name...
     <root>/metrics/run_id=<run_id>/part-<writer>-<seq>.parquet  immutable, created once
+    <root>/metrics/run_id=<run_id>/part-<writer>-<first>-<last>.parquet   merged: seqs first..last
     <root>/artifacts/<hash[0:2]>/<hash>                         content-addressed blobs
     <root>/trash/<run_id>/deleted.json                          a deleted run's deletion record
     <root>/trash/<run_id>/<key>                                 its files, under their original keys
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from pacha_sdk.models import RunId
 
@@ -36,15 +38,18 @@ __all__ = [
     "RUN_RECORD",
     "SESSIONS_DIR",
     "TRASH_DIR",
+    "PartRange",
     "annotation_key",
     "annotations_prefix",
     "artifact_key",
     "deletion_record_key",
     "hash_from_artifact_key",
+    "merged_part_key",
     "metrics_prefix",
     "original_key",
     "output_log_key",
     "part_key",
+    "part_range",
     "part_writer_and_seq",
     "rank_from_record_key",
     "rank_log_key",
@@ -89,6 +94,7 @@ _TRASHED_KEY = re.compile(rf"^{TRASH_DIR}/([^/]+)/((?:{RUNS_DIR}|{METRICS_DIR})/
 _PART_KEY = re.compile(rf"^{METRICS_DIR}/run_id=([^/]+)/[^/]+$")
 _RANK_RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{RANKS_DIR}/(0|[1-9][0-9]*)\.json$")
 _PART_NAME = re.compile(r"^part-([^/]+)-([0-9]+)\.parquet$")
+_MERGED_PART_NAME = re.compile(r"^part-([^/-]+)-([0-9]{6,})-([0-9]{6,})\.parquet$")
 _SESSION_NAME = re.compile(r"^(0|[1-9][0-9]*)\.json$")
 _ARTIFACT_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -220,9 +226,63 @@ def part_key(run_id: RunId, writer: str, seq: int) -> str:
 
 
 def part_writer_and_seq(key: str) -> tuple[str, int] | None:
-    """The writer id and sequence number in a part file's key, or ``None`` if it is not one."""
-    match = _PART_NAME.match(key.rpartition("/")[2])
-    return None if match is None else (match.group(1), int(match.group(2)))
+    """The writer id and sequence number in a single part's key, or ``None`` if it is not one.
+
+    ``None`` for a merged part too (:func:`part_range` reads both kinds).
+    """
+    found = part_range(key)
+    if found is None or found.first != found.last:
+        return None
+    return found.writer, found.first
+
+
+class PartRange(NamedTuple):
+    """The writer seqs a part file holds: ``first`` to ``last``, inclusive."""
+
+    writer: str
+    first: int
+    last: int
+
+    def covers(self, other: PartRange) -> bool:
+        """Whether *other* is a part of the same writer with every seq inside this range."""
+        return self.writer == other.writer and self.first <= other.first and other.last <= self.last
+
+
+def merged_part_key(run_id: RunId, writer: str, first: int, last: int) -> str:
+    """Key of a merged part holding exactly the points of *writer*'s parts *first*..*last*.
+
+    ``part-<writer>-<first:06d>-<last:06d>.parquet``: coverage is decidable from
+    the name alone. *writer* must have no ``-`` (every writer id pacha makes:
+    16 hex digits, or ``import``), so the name reads back one way only.
+    """
+    if "-" in writer or "/" in writer or not writer:
+        raise ValueError(f"writer id {writer!r} cannot name a merged part (no '-' or '/' allowed)")
+    if not 0 <= first < last:
+        raise ValueError(f"a merged part covers at least two seqs, got {first}..{last}")
+    return f"{metrics_prefix(run_id)}/part-{writer}-{first:06d}-{last:06d}.parquet"
+
+
+def part_range(key: str) -> PartRange | None:
+    """The writer and seq range of a part's key (single: ``first == last``), or ``None``.
+
+    A name ``part-<w>-<a>-<b>.parquet`` with a dash-free writer ``w`` and
+    ``a < b`` is a merged part; any other ``part-<writer>-<seq>.parquet``
+    is a single part (its writer may hold dashes, as names written before
+    merged parts existed could).
+    """
+    name = _name(key)
+    merged = _MERGED_PART_NAME.match(name)
+    if merged is not None and int(merged.group(2)) < int(merged.group(3)):
+        return PartRange(merged.group(1), int(merged.group(2)), int(merged.group(3)))
+    single = _PART_NAME.match(name)
+    if single is None:
+        return None
+    seq = int(single.group(2))
+    return PartRange(single.group(1), seq, seq)
+
+
+def _name(key: str) -> str:
+    return key.rpartition("/")[2]
 
 
 def run_id_from_part_key(key: str) -> RunId | None:

@@ -19,7 +19,15 @@ import pyarrow.parquet as pq
 
 from pacha_sdk.storage.schema import METRIC_SCHEMA
 
-__all__ = ["Latest", "Rows", "build_part", "latest_points", "part_bytes"]
+__all__ = [
+    "ROW_GROUP_SIZE",
+    "WRITE_OPTIONS",
+    "Latest",
+    "Rows",
+    "build_part",
+    "latest_points",
+    "part_bytes",
+]
 
 Rows = list[Any]
 """Buffered points, flat: ``name, value, step, time_ns`` for each point in turn."""
@@ -28,6 +36,17 @@ Latest = dict[str, tuple[int, float]]
 """Per metric name, the ``(step, value)`` of its latest point."""
 
 ROW_GROUP_SIZE = 128 * 1024
+
+WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": ["run_id", "name"],
+    "column_encoding": {
+        "step": "DELTA_BINARY_PACKED",
+        "timestamp": "DELTA_BINARY_PACKED",
+        "value": "BYTE_STREAM_SPLIT",
+    },
+}
+"""How every part file is written (:func:`part_bytes`, and merged parts too)."""
 
 
 def build_part(run_id: str, rank: int, rows: Rows) -> pa.Table:
@@ -85,17 +104,6 @@ def part_bytes(part: pa.Table) -> bytes:
     Together about 4x smaller than plain zstd and faster to write.
     """
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        part,
-        sink,
-        compression="zstd",
-        row_group_size=ROW_GROUP_SIZE,
-        use_dictionary=["run_id", "name"],
-        column_encoding={
-            "step": "DELTA_BINARY_PACKED",
-            "timestamp": "DELTA_BINARY_PACKED",
-            "value": "BYTE_STREAM_SPLIT",
-        },
-    )
+    pq.write_table(part, sink, row_group_size=ROW_GROUP_SIZE, **WRITE_OPTIONS)
     data: bytes = sink.getvalue().to_pybytes()
     return data

@@ -16,7 +16,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from pacha_sdk.storage.buffer import merge_latest
-from pacha_sdk.storage.layout import metrics_prefix, part_writer_and_seq
+from pacha_sdk.storage.coverage import drop_covered
+from pacha_sdk.storage.layout import metrics_prefix, part_range
 from pacha_sdk.storage.records import list_keys, location
 
 if TYPE_CHECKING:
@@ -40,18 +41,22 @@ def parts_to_read(
     """The run's part keys whose points its record may not count, oldest first.
 
     With steps in the record, those are the parts of the record's writer
-    (*mark*) from ``mark.parts`` on; without them (an older SDK), every part.
+    (*mark*) holding a seq from ``mark.parts`` on (a merged part that also
+    holds counted points is read whole: the latest point is the same);
+    without them (an older SDK), every part. Parts a merged part covers are
+    left out.
     """
     if has_steps and mark is None:
         return []
-    keys = [key for key in list_keys(backend, metrics_prefix(run_id)) if key.endswith(".parquet")]
+    listed = [key for key in list_keys(backend, metrics_prefix(run_id)) if key.endswith(".parquet")]
+    keys = drop_covered(listed, str)
     if not has_steps or mark is None:
         return sorted(keys)
     uncounted: list[tuple[int, str]] = []
     for key in keys:
-        found = part_writer_and_seq(key)
-        if found is not None and found[0] == mark.id and found[1] >= mark.parts:
-            uncounted.append((found[1], key))
+        found = part_range(key)
+        if found is not None and found.writer == mark.id and found.last >= mark.parts:
+            uncounted.append((found.first, key))
     return [key for _, key in sorted(uncounted)]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-__all__ = ["METRIC_SCHEMA", "empty_metrics_table"]
+__all__ = ["METRIC_SCHEMA", "empty_metrics_table", "schema_problem"]
 
 METRIC_SCHEMA = pa.schema(
     [
@@ -31,3 +31,21 @@ METRIC_SCHEMA = pa.schema(
 def empty_metrics_table() -> pa.Table:
     """Return a table with :data:`METRIC_SCHEMA` and no rows."""
     return METRIC_SCHEMA.empty_table()
+
+
+def schema_problem(schema: pa.Schema) -> str | None:
+    """Why a part file of *schema* is not one of pacha's, or None.
+
+    A dictionary-encoded column counts as its values; extra columns are allowed.
+    """
+    wrong = []
+    for field in METRIC_SCHEMA:
+        index = schema.get_field_index(field.name)
+        found = schema.field(index).type if index >= 0 else None
+        if isinstance(found, pa.DictionaryType):
+            found = found.value_type
+        if found != field.type:
+            wrong.append(f"{field.name} ({found or 'missing'}, not {field.type})")
+    if wrong:
+        return "its columns are not pacha's metric schema: " + ", ".join(wrong)
+    return None

@@ -66,6 +66,7 @@ class RunOptions(TypedDict, total=False):
     capture_output: bool
     env_vars: Iterable[str] | None
     handle_sigterm: bool
+    compact_parts: bool
     parent: Run | None
 
 
@@ -76,6 +77,7 @@ DEFAULTS: Final[RunOptions] = {
     "system_metrics": True,
     "capture_output": False,
     "handle_sigterm": True,
+    "compact_parts": True,
 }
 """Every keyword not named here defaults to ``None``."""
 
@@ -120,7 +122,7 @@ def _check_recording(given: dict[str, Any]) -> None:
     recipe = given["recipe"]
     if recipe is not None and not isinstance(recipe, RecipeReference):
         raise TypeError(f"recipe must be a pacha.RecipeReference, got {recipe!r}")
-    for flag in ("capture_output", "handle_sigterm"):
+    for flag in ("capture_output", "handle_sigterm", "compact_parts"):
         if not isinstance(given[flag], bool):
             raise TypeError(f"{flag} must be a bool, got {given[flag]!r}")
     sampling_interval(given["system_metrics"])

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pacha_sdk._version import __version__
 from pacha_sdk.models import ExperimentRun, Hyperparameters, RunId
 from pacha_sdk.storage.layout import output_log_key, rank_log_key
+from pacha_sdk.storage.own_compaction import CompactingWriter, OwnCompaction
 from pacha_sdk.storage.retry import RetryPolicy
 from pacha_sdk.storage.spool import Spool, default_spool_root
 from pacha_sdk.storage.writer import DEFAULT_CALL_TIMEOUT, MetricWriter
@@ -133,28 +134,35 @@ def new_writer(
     writer_id: str,
     calls: StoreCalls,
 ) -> MetricWriter:
-    """The run's writer (not started), with a spool folder of its own under ``spool_dir``."""
+    """The run's writer (not started), with a spool folder of its own under ``spool_dir``.
+
+    With ``compact_parts`` (the default) it merges its own parts as it goes
+    (:class:`~pacha_sdk.storage.own_compaction.CompactingWriter`).
+    """
     spool = Spool(
         os.fspath(options["spool_dir"] or default_spool_root()),
         uri=backend.uri,
         run_id=str(run_id),
         writer_id=writer_id,
     )
-    return MetricWriter(
-        buffer=buffer,
-        backend=backend,
-        run_id=run_id,
-        writer_id=writer_id,
-        spool=spool,
-        rank=rank,
-        flush_interval=options["flush_interval"],
-        flush_rows=options["flush_rows"],
-        heartbeat=heartbeat,
-        retry=retry_policy(options["flush_interval"]),
-        clock=clock,
-        calls=calls,
-        call_timeout=call_timeout(options),
-    )
+    keywords: dict[str, Any] = {
+        "buffer": buffer,
+        "backend": backend,
+        "run_id": run_id,
+        "writer_id": writer_id,
+        "spool": spool,
+        "rank": rank,
+        "flush_interval": options["flush_interval"],
+        "flush_rows": options["flush_rows"],
+        "heartbeat": heartbeat,
+        "retry": retry_policy(options["flush_interval"]),
+        "clock": clock,
+        "calls": calls,
+        "call_timeout": call_timeout(options),
+    }
+    if options["compact_parts"]:
+        return CompactingWriter(compaction=OwnCompaction(backend, run_id), **keywords)
+    return MetricWriter(**keywords)
 
 
 def output_key(keeper: RecordKeeper) -> str:

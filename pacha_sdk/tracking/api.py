@@ -85,6 +85,11 @@ def run(
             handler act (the default); ``False`` leaves SIGTERM to code that
             handles it itself (Lightning's graceful shutdown): the run then
             ends as that code ends it.
+        compact_parts: merge the run's part files as it goes (every 8 of
+            one level into one of the next) and into one at its end, within
+            ``close_timeout`` (the default). ``False`` keeps one file per
+            flush, as SDKs before compaction did; ``pacha compact`` merges
+            them later.
         parent: the run this one is nested in (``extra.parent_run_id``);
             default: the active run. Give it where the parent is not active,
             e.g. in a worker thread (Optuna's ``n_jobs``).

@@ -269,8 +269,13 @@ class Api:
         flush interval, so it reads no ``run.json`` unless the answer is a 404.
         """
         filesystem, _ = self.reader.arrow
-        paths = self.reader.part_paths(run_id)
-        series = read_series(filesystem, paths, wanted, self.parts)
+        for attempt in range(3):  # a part merged away between the listing and the read: again
+            try:
+                series = read_series(filesystem, self.reader.part_paths(run_id), wanted, self.parts)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
         if series is None:  # the record says whether the run or only the metric is unknown
             record = self.reader.run(run_id)
             name = wanted.name

@@ -25,6 +25,7 @@ from pacha_sdk.query._store import open_store
 from pacha_sdk.query.artifacts import open_artifact
 from pacha_sdk.query.curation import annotate, delete_run, list_deleted_runs, restore_run
 from pacha_sdk.query.read import list_runs, load_rank_records, load_run
+from pacha_sdk.storage.coverage import drop_covered
 from pacha_sdk.storage.inputs import input_hashes
 from pacha_sdk.storage.layout import RUNS_DIR, metrics_prefix
 
@@ -94,7 +95,10 @@ class StoreReader:
         return load_rank_records(str(run_id), **self.options())
 
     def part_paths(self, run_id: RunId) -> list[str]:
-        """Paths (on :attr:`arrow`'s filesystem) of the run's metric part files, sorted."""
+        """Paths (on :attr:`arrow`'s filesystem) of the run's metric part files, sorted.
+
+        Parts a merged part covers are left out (a compaction under way, or killed).
+        """
         prefix = metrics_prefix(run_id)
         try:
             keys = self.backend.list(prefix)
@@ -103,7 +107,8 @@ class StoreReader:
         except OSError as error:
             raise StoreError(f"could not list {self.uri}/{prefix}: {error}") from error
         root = self.arrow[1]
-        return sorted(f"{root}/{key}" for key in keys if key.endswith(".parquet"))
+        parts = drop_covered([key for key in keys if key.endswith(".parquet")], str)
+        return sorted(f"{root}/{key}" for key in parts)
 
     def open_artifact(self, content_hash: str) -> io.BufferedReader:
         """A stored blob, verified against its hash as it is read."""

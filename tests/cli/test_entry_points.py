@@ -130,6 +130,7 @@ def test_s3_store(cli: Cli, moto_store: ObjectStore) -> None:
         "deleted": False,
         "blobs": [],
         "parts": [],
+        "covered_parts": [],
         "trash": [],
         "temp_files": [],  # an object store writes each object in one request
         "recent_temp_files": [],

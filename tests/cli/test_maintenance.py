@@ -123,6 +123,7 @@ def test_gc_deletes_exactly_the_garbage(cli: Cli, fresh_store: Store) -> None:
         "deleted": True,
         "blobs": [blob],
         "parts": [orphan],
+        "covered_parts": [],
         "trash": [],
         "temp_files": [],
         "recent_temp_files": [],

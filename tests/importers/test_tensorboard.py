@@ -212,3 +212,27 @@ def _touch(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("not an event file")
     return path
+
+
+def test_imports_after_a_compaction_add_only_the_new_points(logdir: Path, store: str) -> None:
+    first = pacha.import_tensorboard(logdir, uri=store)
+    bert_id = first.run_ids["group/bert"]
+    time.sleep(1.1)  # a new writer's event file name carries the second it was opened
+    write_bert(logdir, steps=range(5, 8))
+    pacha.import_tensorboard(logdir, uri=store)  # a second import part: part-import-000001
+    assert pacha.compact([bert_id], uri=store).parts_after == 1  # part-import-000000-000001
+    time.sleep(1.1)
+    write_bert(logdir, steps=range(8, 10))
+
+    report = pacha.import_tensorboard(logdir, uri=store)
+
+    assert report.updated == [bert_id]
+    assert report.points == 2
+    bert = point_rows(pacha.read_metrics(bert_id, uri=store))
+    assert bert == [("loss", s, f32(1 / (s + 1)), micros(T0 + 100 + s)) for s in range(10)]
+    folder = Path(store) / "metrics" / f"run_id={bert_id}"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "part-import-000000-000001.parquet",
+        "part-import-000002.parquet",  # after the merged range, never inside it
+    ]
+    assert pacha.import_tensorboard(logdir, uri=store).points == 0

@@ -44,6 +44,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 import pacha_sdk as pacha
+from pacha_sdk.storage.coverage import drop_covered
 
 CHILD = Path(__file__).with_name("crash_child.py")
 FLUSH_INTERVAL = 0.2
@@ -61,7 +62,8 @@ comes close. The allowance leaves room for slower CI machines.
 """
 WAIT = 60.0
 """Longest wait for a child before the trial counts as a failure."""
-_PART = re.compile(r"part-[0-9a-f]{16}-\d{6}\.parquet")
+_PART = re.compile(r"part-[0-9a-f]{16}-\d{6}(-\d{6})?\.parquet")
+"""A part's name: one flush's, or a merged part's (``part-<writer>-<first>-<last>``)."""
 
 
 @dataclass
@@ -194,13 +196,19 @@ def duckdb_count(source: str) -> int:
 
 
 def stored_table(store: str, run_id: str, trial: Trial) -> pa.Table:
-    """The run's points via pyarrow.dataset, checked against DuckDB's count."""
+    """The run's points via pyarrow.dataset, checked against DuckDB's count.
+
+    Both read the files the README's name rule keeps: a run killed during
+    one of its own merges leaves the merged part and the parts it covers,
+    and an exact engine query leaves the covered ones out.
+    """
     folder = Path(store) / "metrics" / f"run_id={run_id}"
-    if not any(folder.glob("*.parquet")):  # killed before its first part landed (or mid-write)
+    files = drop_covered(sorted(str(path) for path in folder.glob("*.parquet")), str)
+    if not files:  # killed before its first part landed (or mid-write)
         return pa.table({"name": pa.array([], pa.string()), "step": pa.array([], pa.int64())})
-    dataset = ds.dataset(Path(store) / "metrics", format="parquet", partitioning="hive")
+    dataset = ds.dataset(files, format="parquet")
     table = dataset.to_table(columns=["name", "step", "value"], filter=ds.field("run_id") == run_id)
-    counted = duckdb_count(f"read_parquet('{folder}/*.parquet')")
+    counted = duckdb_count(f"read_parquet({files!r})")
     if counted != table.num_rows:
         trial.problems.append(f"DuckDB counts {counted} points, pyarrow {table.num_rows}")
     return table
