@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
+from pacha_sdk.storage.parts import build_part, encode_part, latest_points, part_bytes
 from pacha_sdk.storage.schema import METRIC_SCHEMA
 
 MAX_STEP = 2**63 - 1
@@ -109,3 +109,16 @@ def test_a_part_round_trips_through_parquet_with_the_metric_schema() -> None:
     assert table.schema == METRIC_SCHEMA
     assert table.column("name").to_pylist() == ["loss", "loss", "acc"]
     assert table.column("step").to_pylist() == [1, 2, MAX_STEP]
+
+
+@settings(max_examples=100, deadline=None)
+@given(points)
+def test_the_writers_encoding_reads_back_as_the_built_part(
+    logged: list[tuple[str, float, int]],
+) -> None:
+    data, latest = encode_part("run", 1, flat(logged))
+    table = pq.read_table(pa.BufferReader(data))
+    built = build_part("run", 1, flat(logged))
+    assert table.schema == METRIC_SCHEMA
+    assert repr(table.to_pylist()) == repr(built.to_pylist())  # repr: NaN equals NaN
+    assert repr(latest) == repr(latest_points(built))
