@@ -131,6 +131,9 @@ class InvalidRunIdError(PachaError, ValueError):
 class UnsafeNameError(PachaError, ValueError):
     """A name that would escape the store's root or is otherwise unusable."""
 
+    argument: str | None = None
+    """The argument of the call that held the name, when known (``annotate``'s ``"name"``)."""
+
     def __init__(self, what: str, value: object, problem: str) -> None:
         self.value = value
         super().__init__(f"{what} {_show(value)}: {problem}")
@@ -146,6 +149,9 @@ class InvalidRecordError(PachaError, ValueError):
 
 class InvalidAnnotationError(PachaError, ValueError):
     """An edit of a run (a tag, a note, a name) that cannot be stored: empty, too long, binary."""
+
+    argument: str | None = None
+    """The argument of ``annotate`` that held the value (``"add_tags"``, ``"note"``...)."""
 
     def __init__(self, what: str, value: object, problem: str) -> None:
         self.value = value

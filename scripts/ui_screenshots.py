@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Regenerate the README's screenshots of ``pacha ui`` (docs/ui-runs.png, docs/ui-chart.png).
+"""Regenerate the README's screenshots of ``pacha ui`` (docs/ui-runs.png, -chart, -curate).
 
     python scripts/ui_screenshots.py
 
 Logs a small learning-rate sweep with the SDK into a temporary store,
-serves it with the real server and photographs the runs table and the
-charts of three runs in headless Chromium (Debian's, through Playwright).
+serves it with the real server and photographs the runs table, the
+charts of three runs, and the diverged run's page after tagging it and
+writing a note in the page, in headless Chromium (Debian's, through
+Playwright).
 Nothing is drawn by hand: what you see is what ``pacha ui`` shows.
 """
 
@@ -29,7 +31,7 @@ RATES = (3e-3, 1e-3, 3e-4, 1e-4)
 
 
 def sweep(uri: str) -> list[str]:
-    """Four runs of a sweep and one that diverged; returns the run ids."""
+    """Four runs of a sweep and one that diverged (last); returns the run ids."""
     rng = random.Random(7)
     ids = []
     for index, lr in enumerate(RATES):
@@ -45,14 +47,15 @@ def sweep(uri: str) -> list[str]:
                     step=step,
                 )
         ids.append(run.run_id)
+    diverged = pacha.run({"learning_rate": 1e-2, "batch_size": 64}, uri=uri, name="bert-ft-lr0.01")
     try:
-        with pacha.run({"learning_rate": 1e-2, "batch_size": 64}, uri=uri, name="bert-ft-lr0.01"):
+        with diverged:
             pacha.log_metric("loss", 2.3, step=0)
             pacha.log_metric("loss", 9.7, step=5)
             raise FloatingPointError("loss is nan at step 10")
     except FloatingPointError:
         pass
-    return ids
+    return [*ids, diverged.run_id]
 
 
 def main() -> int:
@@ -80,10 +83,19 @@ def main() -> int:
             page.dispatch_event("#smoothing", "input")
             page.wait_for_timeout(300)
             page.screenshot(path=str(DOCS / "ui-chart.png"))
+            page.set_viewport_size({"width": 1280, "height": 600})
+            page.goto(server.url.split("?")[0] + f"#/run/{ids[-1]}")
+            page.fill("#tag-input", "diverged")
+            page.click("#add-tag")
+            page.locator("#tags .tag[data-tag='diverged']").wait_for()
+            page.fill("#note-input", "lr 1e-2 is too high: loss 9.7 by step 5, nan at 10.")
+            page.click("#save-note")
+            page.locator("#curate-status", has_text="Note saved.").wait_for()
+            page.screenshot(path=str(DOCS / "ui-curate.png"))
             browser.close()
         server.shutdown()
         server.server_close()
-    print(f"wrote {DOCS / 'ui-runs.png'} and {DOCS / 'ui-chart.png'}")
+    print(f"wrote ui-runs.png, ui-chart.png and ui-curate.png in {DOCS}")
     return 0
 
 

@@ -252,6 +252,27 @@ def test_bad_edit_is_refused_before_anything_is_written(
     assert sorted(place.backend().list()) == before
 
 
+@pytest.mark.parametrize(
+    ("edit", "argument"),
+    [
+        ({"add_tags": ["x" * 129]}, "add_tags"),
+        ({"add_tags": {"k": "v" * 1025}}, "add_tags"),
+        ({"remove_tags": [""]}, "remove_tags"),
+        ({"add_tags": ["a"], "remove_tags": ["a"]}, "remove_tags"),
+        ({"note": "n" * 65_537}, "note"),
+        ({"name": "n" * 257}, "name"),
+        ({"name": "../escape"}, "name"),
+    ],
+)
+def test_a_refused_edit_names_the_argument_at_fault(
+    tmp_path: Path, edit: dict[str, object], argument: str
+) -> None:
+    with pytest.raises((pacha.InvalidAnnotationError, pacha.UnsafeNameError)) as caught:
+        pacha.annotate(str(uuid.uuid4()), uri=str(tmp_path), **edit)  # type: ignore[arg-type]
+    assert isinstance(caught.value, (pacha.InvalidAnnotationError, pacha.UnsafeNameError))
+    assert caught.value.argument == argument
+
+
 def test_unknown_or_deleted_run_is_not_found_and_nothing_is_written(tmp_path: Path) -> None:
     place = Where("local", str(tmp_path / "store"))
     run_id = _run(place)

@@ -63,10 +63,12 @@ def _serve(server: UiServer, args: argparse.Namespace, out: Output, uri: str) ->
         out.warn(
             f"serving on {args.host}, reachable from other machines: anyone with the "
             "URL's token can read every run in the store"
+            + ("" if args.read_only else " and tag, archive or delete runs (--read-only: not)")
         )
     out.print(server.url)
     sys.stdout.flush()
-    out.note(f"pacha ui: serving {uri}; press Ctrl-C to stop")
+    mode = " (read-only)" if args.read_only else ""
+    out.note(f"pacha ui: serving {uri}{mode}; press Ctrl-C to stop")
     if not args.no_browser:
         threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
     server.serve_forever(poll_interval=0.25)
@@ -78,7 +80,7 @@ def cmd_ui(args: argparse.Namespace, out: Output) -> int:
 
     reader = StoreReader(**store(args))
     reader.check()
-    server = UiServer(reader, host=args.host, port=args.port)
+    server = UiServer(reader, host=args.host, port=args.port, read_only=args.read_only)
     _interrupt_on_sigterm()
     try:
         with contextlib.suppress(KeyboardInterrupt):  # from the URL line on, Ctrl-C is the way out
@@ -106,5 +108,10 @@ def register(commands: Commands) -> None:
     )
     parser.add_argument(
         "--no-browser", action="store_true", help="only print the URL; do not open a browser"
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="turn every write off: no tagging, notes, renaming, archiving, deleting or restoring",
     )
     parser.set_defaults(handler=cmd_ui)

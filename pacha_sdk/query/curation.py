@@ -41,10 +41,10 @@ from pacha_sdk._names import (
 )
 from pacha_sdk.exceptions import (
     InvalidAnnotationError,
-    RunDeletedError,
     RunNotFoundError,
     RunStateError,
     StoreError,
+    UnsafeNameError,
 )
 from pacha_sdk.models import (
     DeletedRun,
@@ -66,7 +66,13 @@ from pacha_sdk.storage.layout import (
     trash_key,
     trash_prefix,
 )
-from pacha_sdk.storage.trash import list_trash, read_deletion, read_deletions, write_deletion
+from pacha_sdk.storage.trash import (
+    list_trash,
+    missing_run_error,
+    read_deletion,
+    read_deletions,
+    write_deletion,
+)
 
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend, StoredObject
@@ -88,6 +94,26 @@ def _author() -> str | None:
 # Edits.
 
 
+@contextlib.contextmanager
+def _blaming(argument: str) -> Iterator[None]:
+    """Mark a refused value's error with the argument of :func:`annotate` that held it."""
+    try:
+        yield
+    except (InvalidAnnotationError, UnsafeNameError) as error:
+        error.argument = argument
+        raise
+
+
+def _check_run_name(name: str) -> None:
+    check_display_name("run name", name)
+    if len(name) > MAX_RUN_NAME_LENGTH:
+        raise InvalidAnnotationError(
+            "run name",
+            name,
+            f"is {len(name):,} characters long; the limit is {MAX_RUN_NAME_LENGTH}",
+        )
+
+
 def _edit(
     run_id: RunId,
     add_tags: Mapping[str, Any] | Iterable[str],
@@ -97,21 +123,23 @@ def _edit(
     *,
     archived: bool | None,
 ) -> RunAnnotation:
-    """The edit *annotate* was asked for, every value checked; nothing is read or written."""
-    added = check_tags(add_tags)
-    removed = check_tag_names(remove_tags)
-    if both := sorted(set(added) & set(removed)):
-        raise InvalidAnnotationError("tag", both[0], "is both added and removed")
+    """The edit *annotate* was asked for, every value checked; nothing is read or written.
+
+    A refused value's error says which argument held it (``error.argument``),
+    so callers such as ``pacha ui``'s API can name the field.
+    """
+    with _blaming("add_tags"):
+        added = check_tags(add_tags)
+    with _blaming("remove_tags"):
+        removed = check_tag_names(remove_tags)
+        if both := sorted(set(added) & set(removed)):
+            raise InvalidAnnotationError("tag", both[0], "is both added and removed")
     if note is not None:
-        check_note(note)
+        with _blaming("note"):
+            check_note(note)
     if name is not None:
-        check_display_name("run name", name)
-        if len(name) > MAX_RUN_NAME_LENGTH:
-            raise InvalidAnnotationError(
-                "run name",
-                name,
-                f"is {len(name):,} characters long; the limit is {MAX_RUN_NAME_LENGTH}",
-            )
+        with _blaming("name"):
+            _check_run_name(name)
     if archived is not None and not isinstance(archived, bool):
         raise TypeError(f"archived must be True, False or None, got {archived!r}")
     if not (added or removed) and note is None and name is None and archived is None:
@@ -127,13 +155,6 @@ def _edit(
         name=name,
         archived=archived,
     )
-
-
-def _missing(backend: Backend, run_id: RunId) -> RunNotFoundError:
-    """The error for a run that is not stored: deleted (in the trash) or unknown."""
-    if read_deletion(backend, run_id) is not None:
-        return RunDeletedError(str(run_id), backend.uri)
-    return RunNotFoundError(str(run_id), backend.uri)
 
 
 def annotate(
@@ -164,8 +185,9 @@ def annotate(
     Every value is checked before anything is read: a tag name is non-empty
     text of at most 128 characters, a tag value at most 1,024, a note at
     most 65,536, a name at most 256 (:class:`InvalidAnnotationError`
-    otherwise). An unknown run raises :class:`RunNotFoundError`
-    (:class:`RunDeletedError` if it is in the trash) and writes nothing.
+    otherwise, whose ``argument`` names the argument at fault). An unknown
+    run raises :class:`RunNotFoundError` (:class:`RunDeletedError` if it is
+    in the trash) and writes nothing.
 
     The edit is stored as a new file beside the run's record, folded over
     it by every reader; later edits win. Returns the run's record as
@@ -175,7 +197,7 @@ def annotate(
     edit = _edit(rid, add_tags, remove_tags, note, name, archived=archived)
     backend = open_store(uri, storage_options)
     if not records.has_run(backend, rid):
-        raise _missing(backend, rid)
+        raise missing_run_error(backend, rid)
     annotated.write_annotation(backend, edit)
     return annotated.load_run(backend, rid)
 

@@ -59,7 +59,7 @@ from pacha_sdk.storage.records import (
     write_run,
 )
 from pacha_sdk.storage.spool import MANIFEST, default_spool_root
-from pacha_sdk.storage.sync import _spool_folders
+from pacha_sdk.storage.sync import spool_folders
 from pacha_sdk.storage.trash import (
     TrashListing,
     list_trash,
@@ -390,7 +390,7 @@ def pending_spools(
     how ``pacha sync`` shows progress.
     """
     root = os.path.abspath(os.path.expanduser(spool or default_spool_root()))
-    folders = _spool_folders(root) if os.path.isdir(root) else []
+    folders = spool_folders(root) if os.path.isdir(root) else []
     if uri is None:
         return folders
     wanted = get_backend(uri, storage_options=storage_options).uri

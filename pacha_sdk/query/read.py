@@ -18,6 +18,7 @@ from pacha_sdk.query._store import open_store
 from pacha_sdk.query.part_files import list_part_files
 from pacha_sdk.storage import annotated, records
 from pacha_sdk.storage.layout import METRICS_DIR
+from pacha_sdk.storage.trash import missing_run_error
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,11 +44,17 @@ def load_run(
 
     Edits made with :func:`pacha_sdk.annotate` (tags, note, name, archived)
     are folded in; an archived run loads like any other, a deleted one
-    (in the trash) does not. A run whose process died stays ``running``;
-    its ``is_stale`` property tells (heartbeat older than 3 flush intervals).
+    (in the trash) does not: it raises :class:`RunDeletedError`, a
+    :class:`RunNotFoundError` that says to restore it. A run whose process
+    died stays ``running``; its ``is_stale`` property tells (heartbeat older
+    than 3 flush intervals).
     """
     wanted = RunId(run_id)  # a bad id is the argument's fault, whatever the store
-    return annotated.load_run(open_store(uri, storage_options), wanted)
+    backend = open_store(uri, storage_options)
+    try:
+        return annotated.load_run(backend, wanted)
+    except RunNotFoundError:
+        raise missing_run_error(backend, wanted) from None
 
 
 def load_rank_records(

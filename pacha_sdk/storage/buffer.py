@@ -122,6 +122,11 @@ class MetricBuffer:
                 best = candidate
         return best
 
+    @property
+    def unsettled_points(self) -> int:
+        """Points the writer has taken and not settled yet (being encoded or written)."""
+        return sum(len(batch) for batch in self._in_flight) // FIELDS
+
     def flushed_latest(self) -> Latest:
         """A copy of the latest points of everything settled so far."""
         return dict(self._flushed_latest)

@@ -39,7 +39,7 @@ from pacha_sdk.storage.spool import MANIFEST, default_spool_root
 
 logger = logging.getLogger("pacha_sdk")
 
-__all__ = ["SyncReport", "sync"]
+__all__ = ["SyncReport", "spool_folders", "sync"]
 
 
 @dataclass
@@ -56,7 +56,7 @@ class SyncReport:
     """Spooled records not uploaded because the store's record is newer (and kept)."""
 
 
-def _spool_folders(root: str) -> list[str]:
+def spool_folders(root: str) -> list[str]:
     """Every writer folder (one holding ``spool.json``) under *root*, at any depth."""
     if os.path.isfile(os.path.join(root, MANIFEST)):
         return [root]
@@ -155,7 +155,7 @@ def sync(
     root = os.path.abspath(os.path.expanduser(spool or default_spool_root()))
     report = SyncReport()
     failed: list[str] = []
-    for folder in _spool_folders(root) if os.path.isdir(root) else []:
+    for folder in spool_folders(root) if os.path.isdir(root) else []:
         try:
             _sync_folder(folder, report, storage_options)
         except (OSError, ValueError, KeyError) as error:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pacha_sdk.backends import StoredObject
-from pacha_sdk.exceptions import InvalidRecordError
+from pacha_sdk.exceptions import InvalidRecordError, RunDeletedError, RunNotFoundError
 from pacha_sdk.models import DeletedRun, ExperimentRun, RunId
 from pacha_sdk.storage.annotated import RecordKeys, read_records, runs_in_listing
 from pacha_sdk.storage.layout import (
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TrashListing",
     "list_trash",
+    "missing_run_error",
     "parse_deletion",
     "read_deletion",
     "read_deletions",
@@ -100,6 +101,13 @@ def read_deletion(backend: Backend, run_id: RunId) -> DeletedRun | None:
     key = deletion_record_key(run_id)
     (data,) = read_objects(backend, [StoredObject(key)], where=key)
     return None if data is None else parse_deletion(data, location(backend, key))
+
+
+def missing_run_error(backend: Backend, run_id: RunId) -> RunNotFoundError:
+    """The error for a run that is not stored: :class:`RunDeletedError` if in the trash."""
+    if read_deletion(backend, run_id) is not None:
+        return RunDeletedError(str(run_id), backend.uri)
+    return RunNotFoundError(str(run_id), backend.uri)
 
 
 def write_deletion(backend: Backend, deletion: DeletedRun) -> None:

@@ -23,59 +23,67 @@ and the writer retries with exponential backoff and jitter, in order,
 until they are stored or the run's final wait runs out. What is left then
 stays in the spool for :func:`pacha_sdk.storage.sync`.
 
-Every wait, interval and deadline reads the injected
-:class:`~pacha_sdk._clock.Clock`, so a test can drive the writer through
-minutes of backoff in no time and assert each delay exactly.
+Every store call goes through :class:`~pacha_sdk.storage.deadlines.StoreCalls`
+with a deadline (:attr:`MetricWriter.call_timeout` while the run goes on,
+the run's remaining ``close_timeout`` once it ends): a store that accepts
+connections and never answers costs one deadline, then the parts wait in
+the spool like in any other outage.
+
+Nothing the writer is given can end its thread. The encode step is
+guarded (:meth:`MetricWriter._encode`): a batch that cannot be encoded is
+counted in :attr:`MetricWriter.points_lost`, logged with its traceback and
+kept as :attr:`MetricWriter.last_error`, and the writer goes on with the
+next points; the run's end then records the loss. So is any other error
+the loop did not expect. The thread also prepares the encoder as soon as
+it starts (:func:`~pacha_sdk.storage.encoder.warm_up`: pyarrow's import and
+first Parquet write take a few hundred milliseconds), so the first points
+are stored one flush interval after they are logged, like the rest.
+
+Every wait, interval and deadline reads the injected :class:`~pacha_sdk._clock.Clock`,
+so a test can drive the writer through minutes of backoff and assert each delay exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
-import random
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pacha_sdk._clock import SYSTEM_CLOCK
 from pacha_sdk.exceptions import StoreError
+from pacha_sdk.storage import encoder
 from pacha_sdk.storage.buffer import FIELDS
+from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.storage.layout import part_key
+from pacha_sdk.storage.retry import RetryPolicy
+from pacha_sdk.storage.write_errors import WriteErrors, describe_error
 
 if TYPE_CHECKING:
     from pacha_sdk._clock import Clock
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
     from pacha_sdk.storage.buffer import MetricBuffer
+    from pacha_sdk.storage.parts import Latest, Rows
     from pacha_sdk.storage.spool import Spool
 
-__all__ = ["MetricWriter", "RetryPolicy"]
+__all__ = ["DEFAULT_CALL_TIMEOUT", "MetricWriter", "RetryPolicy"]
 
 logger = logging.getLogger("pacha_sdk")
 
 POLL_SECONDS = 0.05
 """How often the writer checks whether ``flush_rows`` points are waiting."""
 
+STOP_JOIN_MARGIN = 0.5
+"""Seconds :meth:`MetricWriter.stop` waits for the thread past its timeout (the last spill)."""
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff from ``base`` up to ``cap`` seconds, with jitter.
-
-    Each delay is drawn between half and all of ``min(cap, base * 2**attempt)``;
-    *jitter* is the source of that draw (a number in ``[0, 1)``), so a test can
-    make every delay exact.
-    """
-
-    base: float = 0.2
-    cap: float = 10.0
-    jitter: Callable[[], float] = field(default=random.random, repr=False, compare=False)
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number *attempt* (0-based)."""
-        return min(self.cap, self.base * 2.0**attempt) * (0.5 + self.jitter() / 2)
+DEFAULT_CALL_TIMEOUT = 10.0
+"""Seconds a store call may take while the run goes on before its part goes to the spool."""
 
 
 @dataclass
@@ -106,6 +114,8 @@ class MetricWriter(threading.Thread):
         spool: Spool,
         retry: RetryPolicy | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        calls: StoreCalls | None = None,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
         super().__init__(name=f"pacha-writer-{run_id}", daemon=True)
         self._buffer = buffer
@@ -119,6 +129,9 @@ class MetricWriter(threading.Thread):
         self.spool = spool
         self._retry = retry or RetryPolicy(cap=max(flush_interval, 1.0))
         self._clock = clock
+        self._calls = calls or StoreCalls(backend.uri)
+        self.call_timeout = call_timeout
+        """Seconds one store call may take while the run goes on."""
         self._pending: deque[_PendingPart] = deque()
         self._seq = 0
         self._wake = threading.Event()
@@ -127,9 +140,23 @@ class MetricWriter(threading.Thread):
         self._completed = 0
         self._stopping = False
         self._give_up_at = float("inf")
+        self._spool_lock = threading.Lock()
+        self._released = False
         self._failures = 0
+        self._points_taken = 0
         self.points_written = 0
-        self.last_error: BaseException | None = None
+        self.errors = WriteErrors(str(run_id), spool.path)
+        """What went wrong so far: the store's, the spool's and unexpected errors."""
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The last error of a store write, a spool write or an encode (never cleared)."""
+        return self.errors.last
+
+    @property
+    def points_lost(self) -> int:
+        """Points that could not be encoded: gone, counted for the run's end."""
+        return self.errors.points_lost
 
     @property
     def pending_points(self) -> int:
@@ -141,32 +168,73 @@ class MetricWriter(threading.Thread):
         """Points waiting in the local spool for the store to answer."""
         return sum(part.rows for part in list(self._pending) if part.spooled)
 
+    @property
+    def points_logged(self) -> int:
+        """Every point the run logged: taken by the writer so far, or still buffered."""
+        return self._points_taken + len(self._buffer)
+
+    @property
+    def unsaved_points(self) -> int:
+        """Points only in memory (buffered, encoding, refused by the spool): lost at the end."""
+        in_memory = sum(part.rows for part in list(self._pending) if not part.spooled)
+        return in_memory + self._buffer.unsettled_points + len(self._buffer)
+
     def flush(self, timeout: float | None = None) -> bool:
         """Write everything buffered so far; return whether it all reached the store."""
+        lost = self.points_lost
         with self._done:
             self._requested += 1
             ticket = self._requested
         self._wake.set()
         with self._done:
-            return self._done.wait_for(lambda: self._completed >= ticket, timeout)
+            flushed = self._done.wait_for(lambda: self._completed >= ticket, timeout)
+        return flushed and self.points_lost == lost
 
     def stop(self, timeout: float) -> bool:
         """Flush what is left and end the thread, waiting at most *timeout* seconds.
 
-        Returns whether every point reached the store.
+        Returns whether every point reached the store. A thread still busy then is
+        released: it no longer touches the spool, which is the run's end's and ``sync``'s.
         """
         self._give_up_at = self._clock.monotonic() + timeout
+        self._calls.limit(timeout)  # a call already under way gives up in time too
         self._stopping = True
         self._wake.set()
-        self.join(timeout + 1.0)
-        return not self.is_alive() and not self._pending and not len(self._buffer)
+        self.join(timeout + STOP_JOIN_MARGIN)
+        if self.is_alive():  # late, on a loaded machine
+            with self._spool_lock:
+                self._released = True
+        stored = not (self._pending or len(self._buffer) or self.points_lost)
+        return stored and not self.is_alive()
 
     def run(self) -> None:
-        """The thread's loop: flush when due, retry while the store fails, end when stopped."""
-        clock = self._clock
-        next_flush = clock.monotonic() + self._interval
-        next_retry = 0.0
+        """The thread: prepare the encoder, then loop; no error ends it before it is stopped."""
+        first_flush = self._clock.monotonic() + self._interval  # due even while warming up
+        self._warm_up()
         while True:
+            try:
+                self._loop(first_flush)
+                return
+            except Exception as error:  # a bug of the writer's own: loud, then carry on
+                self.errors.unexpected("the writer failed", error)
+                gave_up = self._stopping and self._clock.monotonic() >= self._give_up_at
+                if gave_up or self._released:
+                    return
+                self._clock.wait(self._wake, POLL_SECONDS)
+
+    def _warm_up(self) -> None:
+        """Load pyarrow now, not when the first points wait (:func:`encoder.warm_up`)."""
+        try:
+            encoder.warm_up()
+        except Exception as error:  # the first real flush meets it again, and reports it
+            logger.debug("pacha: the writer could not prepare its encoder: %s", error)
+
+    def _loop(self, first_flush: float) -> None:
+        """Flush when due (first at *first_flush*), retry while the store fails, stop when told."""
+        clock = self._clock
+        next_flush = first_flush
+        next_retry = 0.0
+        while not self._released:
             now = clock.monotonic()
             wake_at = min(next_flush, self._give_up_at, next_retry if self._pending else math.inf)
             clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
@@ -207,7 +275,7 @@ class MetricWriter(threading.Thread):
                 return
 
     def _backoff(self) -> float:
-        if isinstance(self.last_error, StoreError):  # permanent: no point in trying soon
+        if isinstance(self.errors.store, StoreError):  # permanent: no point in trying soon
             return self._retry.cap
         return self._retry.delay(max(self._failures - 1, 0))
 
@@ -215,17 +283,14 @@ class MetricWriter(threading.Thread):
         """One flush: encode new rows, store pending parts, beat. Returns success."""
         self._encode_new_rows()
         try:
-            while self._pending:
-                part = self._pending[0]
-                data = part.data if part.data is not None else self.spool.get(part.key)
-                # FileExistsError: our own earlier attempt landed but its reply was lost.
-                with contextlib.suppress(FileExistsError):
-                    self._backend.write_new(part.key, data)
-                self._pending.popleft()
+            while self._pending and not self._released:
+                self._store(self._pending[0])
+                part = self._pending.popleft()
                 if part.spooled:
-                    self.spool.discard(part.key)
+                    self._in_spool(functools.partial(self.spool.discard, part.key))
                 self.points_written += part.rows
-            self._heartbeat()
+            if not self._released:
+                self._heartbeat()
         except Exception as error:
             self._spill()
             self._note_failure(error)
@@ -235,21 +300,50 @@ class MetricWriter(threading.Thread):
         self._failures = 0
         return True
 
+    def _store(self, part: _PendingPart) -> None:
+        """Create *part* in the store, waiting for it no longer than the current deadline.
+
+        Once stopping, that is :meth:`stop`'s limit, in real time (``StoreCalls``).
+        """
+        data = part.data if part.data is not None else self.spool.get(part.key)
+        # FileExistsError: our own earlier attempt landed but its reply was lost.
+        with contextlib.suppress(FileExistsError):
+            self._calls.call(
+                f"write {part.key}",
+                lambda: self._backend.write_new(part.key, data),
+                timeout=self.call_timeout,
+            )
+
     def _encode_new_rows(self) -> None:
         batch = self._buffer.take()
         if not batch:
             return
-        # pyarrow loads here, in the writer thread, keeping `import pacha_sdk` light.
-        from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
-
-        part = build_part(self._run_id, self._rank, batch)
+        self._points_taken += len(batch) // FIELDS
+        encoded = self._encode(batch)
+        if encoded is None:
+            self._buffer.settle(batch, {})
+            return
+        data, latest = encoded
         key = part_key(self._run_id, self._writer_id, self._seq)
         self._seq += 1
-        pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=part_bytes(part))
+        pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=data)
         self._pending.append(pending)
         if self._backend.write_ahead:
             self._spool_part(pending, keep_in_memory=True)
-        self._buffer.settle(batch, latest_points(part), part=self._seq - 1)
+        self._buffer.settle(batch, latest, part=self._seq - 1)
+
+    def _encode(self, batch: Rows) -> tuple[bytes, Latest] | None:
+        """The batch as Parquet bytes and its latest points; ``None`` if it cannot be encoded.
+
+        The one guard around encoding: whatever goes wrong, the writer goes
+        on, and the batch's points are counted lost and reported.
+        """
+        try:
+            return encoder.encode(str(self._run_id), self._rank, batch)
+        except Exception as error:
+            points = len(batch) // FIELDS
+            self.errors.unexpected(f"could not encode {points} points", error, points_lost=points)
+            return None
 
     def _spill(self) -> None:
         """Move every pending part to the local spool, oldest first, freeing memory."""
@@ -262,33 +356,45 @@ class MetricWriter(threading.Thread):
         if not part.spooled:
             assert part.data is not None
             try:
-                self.spool.put(part.key, part.data)
+                if not self._in_spool(functools.partial(self.spool.put, part.key, part.data)):
+                    return False
             except OSError as error:
-                logger.error("pacha: cannot spool to %s: %s", self.spool.path, error)
+                self.errors.spool_failed(error)
                 return False
             part.spooled = True
         if not keep_in_memory:
             part.data = None
         return True
 
+    def _in_spool(self, change: Callable[[], None]) -> bool:
+        """Make *change* to the spool unless :meth:`stop` released the thread; return whether."""
+        with self._spool_lock:
+            if self._released:
+                return False
+            change()
+            return True
+
     def _note_failure(self, error: BaseException) -> None:
-        permanent = isinstance(error, StoreError) and not isinstance(self.last_error, StoreError)
-        self.last_error = error
+        permanent = isinstance(error, StoreError) and not isinstance(self.errors.store, StoreError)
+        self.errors.store_failed(error)
         self._failures += 1
         if permanent:
             logger.error(
-                "pacha: %s; %d points kept in %s, retried every %.0f s",
-                error,
-                self.pending_points,
-                self.spool.path,
-                self._retry.cap,
+                "pacha: %s; %s, retried every %.0f s", error, self._where_kept(), self._retry.cap
             )
         elif self._failures == 1:
             logger.warning(
-                "pacha: writing to %s failed (%s: %s); %d points kept in %s, retrying",
+                "pacha: writing to %s failed (%s); %s, retrying",
                 self._backend.uri,
-                type(error).__name__,
-                error,
-                self.pending_points,
-                self.spool.path,
+                describe_error(error),
+                self._where_kept(),
             )
+
+    def _where_kept(self) -> str:
+        """Where the points not stored yet are: ``"N points kept in <spool>"`` and/or in memory."""
+        spooled, pending = self.spooled_points, self.pending_points
+        said = f"{spooled} points kept in {self.spool.path}" if spooled or not pending else ""
+        if pending > spooled:
+            held = f"{pending - spooled} points held in memory (the spool refused them)"
+            said = f"{said} and {held}" if said else held
+        return said

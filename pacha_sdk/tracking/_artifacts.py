@@ -52,9 +52,11 @@ class RunArtifacts(RunView):
             )
         ref = store_artifact(self._backend, path_or_bytes, artifact_type=artifact_type, name=name)
         with self._keeper.lock:
-            if ref not in self._record.artifacts:
+            added = ref not in self._record.artifacts
+            if added:
                 self._record.artifacts.append(ref)
-                self._keeper.write_soon()
+        if added:
+            self._keeper.write_soon()  # outside the lock: a store call may take a while
         return ref
 
     def use_artifact(self, ref_or_hash: ArtifactReference | str) -> None:
@@ -70,5 +72,6 @@ class RunArtifacts(RunView):
         if self._writes_rank_record:
             return
         with self._keeper.lock:
-            if add_input(self._record, ref_or_hash):
-                self._keeper.write_soon()
+            added = add_input(self._record, ref_or_hash)
+        if added:
+            self._keeper.write_soon()  # outside the lock: a store call may take a while

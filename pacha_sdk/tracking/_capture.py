@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from pacha_sdk.backends import Backend
+    from pacha_sdk.storage.deadlines import StoreCalls
 
 __all__ = ["PERIODIC_UPLOAD_LIMIT", "OutputCapture"]
 
@@ -92,9 +93,10 @@ def _rebind_handlers(tees: Iterable[_Tee]) -> list[tuple[logging.StreamHandler[A
 class OutputCapture:
     """Tees this process's stdout and stderr into a log, uploaded to *key* in *backend*."""
 
-    def __init__(self, backend: Backend, key: str) -> None:
+    def __init__(self, backend: Backend, key: str, calls: StoreCalls) -> None:
         self._backend = backend
         self._key = key
+        self._calls = calls
         fd, self.path = tempfile.mkstemp(prefix="pacha-output-", suffix=".log")
         self._file = os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="")
         self._write_lock = threading.Lock()
@@ -134,8 +136,8 @@ class OutputCapture:
         with self._write_lock:
             self._file.close()
 
-    def upload(self, *, final: bool) -> bool:
-        """Upload the log if it changed; return whether the store has it all.
+    def upload(self, *, final: bool, timeout: float) -> bool:
+        """Upload the log if it changed, waiting at most *timeout* s; return whether it is stored.
 
         Before *final*, a log over :data:`PERIODIC_UPLOAD_LIMIT` is left for
         the end. Never raises: a failed final upload keeps the local file
@@ -145,8 +147,13 @@ class OutputCapture:
             try:
                 data = self._snapshot(final=final)
                 if data is not None:
-                    self._backend.replace(self._key, data)
-                    self._uploaded_size = len(data)
+                    payload = data
+                    self._calls.call(
+                        f"write {self._key}",
+                        lambda: self._backend.replace(self._key, payload),
+                        timeout=timeout,
+                    )
+                    self._uploaded_size = len(payload)
             except Exception as error:
                 self._report_failure(error, final=final)
                 return False

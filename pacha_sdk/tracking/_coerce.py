@@ -6,6 +6,12 @@ rules, documented in the README: ints exactly representable as float64,
 bools (1.0 / 0.0), numpy and torch scalars and 0-d arrays, ``Decimal`` and
 ``Fraction`` become float64; NaN and infinities stay as they are; steps are
 non-negative ints that fit in int64.
+
+The automatic step (last + 1) is checked at no cost to the hot path: a
+step of exactly :data:`MAX_STEP` takes the slow path, which keeps it as a
+:class:`LastStep`, an ``int`` equal to it whose ``+ 1`` raises
+:class:`OverflowError`; ``log_metric`` turns that into an error naming the
+metric. Every other step adds one as a plain ``int`` does.
 """
 
 from __future__ import annotations
@@ -15,10 +21,41 @@ import operator
 
 from pacha_sdk.exceptions import InvalidMetricError, MetricTypeError
 
-__all__ = ["MAX_STEP", "check_metric_name", "check_seconds", "coerce_step", "coerce_value"]
+__all__ = [
+    "MAX_STEP",
+    "LastStep",
+    "check_metric_name",
+    "check_seconds",
+    "coerce_step",
+    "coerce_value",
+    "no_next_step",
+]
 
 MAX_STEP = 2**63 - 1
 """The largest step the int64 ``step`` column holds."""
+
+
+class LastStep(int):
+    """:data:`MAX_STEP` as a metric's last step: ``+ 1`` raises :class:`OverflowError`.
+
+    The hot path catches that around its ``last + 1`` (nothing else there
+    raises it) and raises :func:`no_next_step` naming the metric.
+    """
+
+    def __new__(cls) -> LastStep:
+        return super().__new__(cls, MAX_STEP)
+
+    def __add__(self, other: object) -> int:
+        raise OverflowError(f"no int64 step after {MAX_STEP}")
+
+
+def no_next_step(name: str) -> InvalidMetricError:
+    """The error for an automatic step of *name* past :data:`MAX_STEP`."""
+    return InvalidMetricError(
+        name,
+        f"its last step is {MAX_STEP}, the largest int64: the automatic next step does not "
+        "fit; pass step= explicitly",
+    )
 
 
 def check_metric_name(name: object) -> None:
@@ -84,6 +121,8 @@ def coerce_step(name: str, step: object) -> int:
         raise InvalidMetricError(name, f"step {as_int} is negative")
     if as_int > MAX_STEP:
         raise InvalidMetricError(name, f"step {as_int} does not fit in int64")
+    if as_int == MAX_STEP:
+        return LastStep()
     return as_int
 
 

@@ -1,7 +1,7 @@
 """What a run ran with: Python, platform, command line, key package versions.
 
-:func:`capture_context` fills a record at run start with everything needed
-to reproduce it: :class:`~pacha_sdk.models.HardwareInfo`, the git commit
+:func:`capture_context_later` gathers, in the background when a run starts,
+everything needed to reproduce it: :class:`~pacha_sdk.models.HardwareInfo`, the git commit
 and dirty flag, and ``extra.environment``::
 
     {"python": "3.11.7", "implementation": "CPython",
@@ -25,8 +25,10 @@ import os
 import platform
 import re
 import sys
+import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pacha_sdk.tracking._git import capture_git
@@ -34,13 +36,17 @@ from pacha_sdk.tracking._hardware import capture_hardware
 from pacha_sdk.tracking._redact import Secrets
 
 if TYPE_CHECKING:
-    from pacha_sdk.models import ExperimentRun
+    from pacha_sdk.models import ExperimentRun, HardwareInfo
+    from pacha_sdk.tracking._git import GitState
 
 __all__ = [
     "KEY_PACKAGES",
+    "RunContext",
     "capture_context",
+    "capture_context_later",
     "check_env_vars",
     "describe_environment",
+    "gather_context",
     "looks_secret",
 ]
 
@@ -145,21 +151,67 @@ def describe_environment(
     return environment
 
 
-def capture_context(
-    record: ExperimentRun, env_vars: Iterable[str] | None = (), secrets: Secrets | None = None
-) -> None:
-    """Fill *record*'s hardware, git fields and ``extra.environment``; never raises.
+@dataclass
+class RunContext:
+    """What :func:`gather_context` found: each part ``None`` where it could not be captured."""
+
+    hardware: HardwareInfo | None = None
+    git: GitState | None = None
+    environment: dict[str, Any] | None = None
+
+    def apply(self, record: ExperimentRun) -> None:
+        """Fill *record*'s hardware, git fields and ``extra.environment`` with what was found."""
+        if self.hardware is not None:
+            record.hardware = self.hardware
+        if self.git is not None:
+            record.git_commit = self.git.commit
+            record.git_dirty = self.git.dirty
+        if self.environment is not None:
+            record.extra["environment"] = self.environment
+
+
+def gather_context(env_vars: Iterable[str] = (), secrets: Secrets | None = None) -> RunContext:
+    """The run's hardware, git state and environment; never raises.
 
     *secrets* are the run's credentials, kept out of the recorded command line.
 
     Each part is independent: one that fails is left unknown and the others
     are still captured.
     """
+    context = RunContext()
     with contextlib.suppress(Exception):  # the run starts whatever the OS answers
-        record.hardware = capture_hardware()
-    git = capture_git()
-    if git is not None:
-        record.git_commit = git.commit
-        record.git_dirty = git.dirty
+        context.hardware = capture_hardware()
     with contextlib.suppress(Exception):
-        record.extra["environment"] = describe_environment(env_vars or (), secrets=secrets)
+        context.git = capture_git()
+    with contextlib.suppress(Exception):
+        context.environment = describe_environment(env_vars, secrets=secrets)
+    return context
+
+
+def capture_context(
+    record: ExperimentRun, *, env_vars: Iterable[str] = (), secrets: Secrets | None = None
+) -> None:
+    """Fill *record*'s hardware, git fields and ``extra.environment`` now; never raises."""
+    gather_context(env_vars, secrets).apply(record)
+
+
+def capture_context_later(
+    deliver: Callable[[RunContext], None],
+    *,
+    env_vars: Iterable[str] = (),
+    secrets: Secrets | None = None,
+) -> threading.Thread:
+    """Gather the context in a daemon thread (started) and hand it to *deliver* there.
+
+    ``pacha.run()`` returns without waiting for ``git`` and the hardware
+    probes (tens of milliseconds, more on a loaded machine); the record gets
+    the context at the first flush after it arrives, and a run's end waits
+    for the thread (within its ``close_timeout``) before its final write.
+    *secrets* are the run's credentials, kept out of the recorded command line.
+    """
+    names = tuple(env_vars)
+    thread = threading.Thread(
+        target=lambda: deliver(gather_context(names, secrets)), name="pacha-context", daemon=True
+    )
+    thread.start()
+    return thread

@@ -23,10 +23,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from pacha_sdk.models import ExperimentRun
-    from pacha_sdk.storage.writer import MetricWriter
-    from pacha_sdk.tracking._record import RecordKeeper
 
-__all__ = ["Outcome", "error_message", "failure", "keep_unwritten", "open_runs", "outcome_of"]
+__all__ = ["Outcome", "error_message", "failure", "open_runs", "outcome_of"]
 
 logger = logging.getLogger("pacha_sdk")
 
@@ -85,36 +83,6 @@ def outcome_of(error: BaseException | None) -> Outcome:
             return Outcome(RunStatus.COMPLETED)
         return Outcome(RunStatus.FAILED, f"SystemExit: {error.code}")
     return failure(error)
-
-
-def keep_unwritten(
-    writer: MetricWriter,
-    keeper: RecordKeeper,
-    *,
-    uri: str,
-    close_timeout: float,
-    error: BaseException | None,
-) -> None:
-    """Keep what the store did not get in time in the spool; say where, and how to finish.
-
-    The points are in the writer's spool already; the final record goes
-    there too unless the store took it.
-    """
-    record_written = keeper.final_written
-    if not record_written:
-        writer.spool.put(keeper.key, keeper.to_json(), replace=True)
-    logger.error(
-        "pacha: %s did not take everything of run %s within %.0f s (%s): "
-        "%d points%s kept in %s; upload them with pacha_sdk.sync() "
-        "or `python -m pacha_sdk sync`",
-        uri,
-        keeper.record.run_id,
-        close_timeout,
-        error,
-        writer.pending_points,
-        "" if record_written else " and the final record",
-        writer.spool.path,
-    )
 
 
 class _Finishable(Protocol):

@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.tracking import _signals
 from pacha_sdk.tracking._finish import open_runs
 from pacha_sdk.tracking._setup import new_writer, new_writer_id
@@ -111,6 +112,7 @@ class ChildWriter:
                     heartbeat=_no_record,
                     clock=self._clock,
                     writer_id=new_writer_id(),
+                    calls=StoreCalls(self._backend.uri),  # the parent's helper threads are gone
                 )
                 self.writer.start()
                 finish_when_main_ends(finish, name=f"pacha-fork-exit-{self._run_id}")

@@ -16,6 +16,7 @@ from pacha_sdk.tracking._system_metrics import SystemMetricsSampler
 
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
+    from pacha_sdk.storage.deadlines import StoreCalls
     from pacha_sdk.tracking._system_metrics import LogMetrics
 
 __all__ = ["Observers"]
@@ -34,8 +35,10 @@ class Observers:
         sample_every: float | None,
         backend: Backend,
         output_key: str | None,
+        calls: StoreCalls,
     ) -> None:
         self._run_id = run_id
+        self._calls = calls
         self._log_metrics = log_metrics
         self._sample_every = sample_every
         self._backend = backend
@@ -52,20 +55,23 @@ class Observers:
             self._sampler.start()
         if self._output_key is not None:
             try:
-                self._output = OutputCapture(self._backend, self._output_key).start()
+                self._output = OutputCapture(self._backend, self._output_key, self._calls).start()
             except OSError as error:
                 logger.warning("pacha: console capture is off for run %s: %s", self._run_id, error)
 
-    def stop(self) -> None:
-        """Join the sampler (its last points go into the final flush); restore the streams."""
+    def stop(self, timeout: float = 5.0) -> None:
+        """Join the sampler (its last points go into the final flush); restore the streams.
+
+        Waits at most *timeout* seconds for the sampler.
+        """
         try:
             if self._sampler is not None:
-                self._sampler.stop()
+                self._sampler.stop(timeout)
         finally:
             if self._output is not None:
                 self._output.stop()
 
-    def upload_output(self, *, final: bool) -> None:
-        """Upload the console log so far (every flush), or whole (at the end)."""
+    def upload_output(self, *, final: bool, timeout: float) -> None:
+        """Upload the console log so far (every flush), or whole (at the end), within *timeout*."""
         if self._output is not None:
-            self._output.upload(final=final)
+            self._output.upload(final=final, timeout=timeout)

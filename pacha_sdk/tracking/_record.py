@@ -3,8 +3,13 @@
 The record is written whole (the backend replaces it atomically) at start,
 by the writer thread at every flush (a fresh heartbeat and the summary of
 latest values), whenever an artifact or input is added, and once more with
-the final status. One re-entrant lock orders those writes; after the final
-one, nothing else is written.
+the final status. One re-entrant lock guards the record while it changes
+and while a write is snapshotted; it is never held across a store call.
+Every write goes through the run's
+:class:`~pacha_sdk.storage.deadlines.StoreCalls` with a deadline, one at a
+time, and a write whose snapshot is older than one already stored is
+skipped, so a slow heartbeat can never land over the final record. Once the
+final write has begun, heartbeats stop.
 
 Every record says which writer wrote it and how many of that writer's
 part files its summary counts (:class:`~pacha_sdk.models.WriterMark`, in
@@ -26,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pacha_sdk._clock import SYSTEM_CLOCK
@@ -33,8 +39,10 @@ from pacha_sdk._version import __version__
 from pacha_sdk.exceptions import InvalidRecordError, StoreError
 from pacha_sdk.models import ExperimentRun, RankRecord, WriterMark, format_timestamp
 from pacha_sdk.storage import records
+from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.storage.layout import rank_record_key, run_record_key
 from pacha_sdk.storage.sessions import claim_run, hold, process_started, release, writer_of
+from pacha_sdk.storage.writer import DEFAULT_CALL_TIMEOUT
 from pacha_sdk.tracking._resume import Carried
 
 if TYPE_CHECKING:
@@ -51,6 +59,8 @@ logger = logging.getLogger("pacha_sdk")
 
 HEARTBEAT_LOCK_SECONDS = 1.0
 """How long a heartbeat waits for the record before skipping this beat."""
+FINAL_WRITE_SECONDS = 0.5
+"""The least a final write waits for the store, even once the close deadline has passed."""
 
 
 class RecordKeeper:
@@ -69,21 +79,29 @@ class RecordKeeper:
         clock: Clock = SYSTEM_CLOCK,
         writer_id: str = "",
         rank: int = 0,
+        calls: StoreCalls | None = None,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
         self.record = record
         self.lock = threading.RLock()
-        """Held while the record changes or is written."""
+        """Held while the record changes or is snapshotted for a write."""
         self.final_written = False
         self.last_error: BaseException | None = None
         self.writer_id = writer_id
         self.rank = rank
+        self.call_timeout = call_timeout
+        """Seconds a write may take while the run goes on."""
         self._backend = backend
         self._buffer = buffer
         self._clock = clock
+        self._calls = calls or StoreCalls(backend.uri)
         self._hostname = socket.gethostname()
         self._process_started = process_started()
         self._carried = Carried()
         self._stored_start: datetime | None = None
+        self._snapshots = 0
+        self._stored_snapshot = 0
+        self._finishing = False
 
     @property
     def key(self) -> str:
@@ -95,7 +113,20 @@ class RecordKeeper:
 
         Claims the run first (:func:`~pacha_sdk.storage.sessions.claim_run`):
         :class:`RunInUseError` if another live process writes its ``run.json``.
+        The store's answers are waited for at most :attr:`call_timeout`
+        seconds: a store that does not answer is a :class:`StoreError`.
         """
+        try:
+            self._calls.call(
+                f"read the stored run {self.record.run_id}",
+                lambda: self._take_over(keep_stored_hparams=keep_stored_hparams),
+                timeout=self.call_timeout,
+            )
+        except TimeoutError as error:
+            raise StoreError(f"could not attach run {self.record.run_id}: {error}") from error
+
+    def _take_over(self, *, keep_stored_hparams: bool) -> None:
+        """In the call thread: read the stored record and make it this keeper's."""
         stored = records.read_run(self._backend, self.record.run_id)
         claim_run(self._backend, self.record.run_id, self.writer_mark(), stored)
         if stored is None:
@@ -171,12 +202,43 @@ class RecordKeeper:
         self.record.extra["heartbeat_at"] = format_timestamp(self._clock.now())
         return records.record_bytes(self.snapshot())
 
-    def write(self) -> None:
-        """Replace ``run.json`` now; a store error becomes :class:`StoreError`."""
-        records.write_record(self._backend, self.key, self.to_json())
+    def update(self, change: Callable[[ExperimentRun], None]) -> None:
+        """Apply *change* to the record, under its lock (the next write stores it)."""
+        with self.lock:
+            change(self.record)
+
+    def write_first(self, *, timeout: float) -> None:
+        """The write at the run's start: :class:`StoreError` unless stored within *timeout* s."""
+        try:
+            self.write(timeout=timeout)
+        except TimeoutError as error:
+            raise StoreError(f"could not start run {self.record.run_id}: {error}") from error
+
+    def write(self, timeout: float | None = None) -> None:
+        """Replace the record in the store now, waiting at most *timeout* seconds.
+
+        Raises :class:`StoreError` if the store refused, :class:`TimeoutError`
+        if it did not answer in time (default :attr:`call_timeout`).
+        """
+        with self.lock:
+            data = self.to_json()
+            self._snapshots += 1
+            snapshot = self._snapshots
+        self._calls.call(
+            f"write {self.key}",
+            lambda: self._store(snapshot, data),
+            timeout=self.call_timeout if timeout is None else timeout,
+        )
+
+    def _store(self, snapshot: int, data: bytes) -> None:
+        """In the call thread: write *data* unless a newer snapshot is stored already."""
+        if snapshot < self._stored_snapshot:
+            return
+        records.write_record(self._backend, self.key, data)
+        self._stored_snapshot = snapshot
 
     def heartbeat(self) -> None:
-        """Writer thread: rewrite the record unless it is final.
+        """Writer thread: rewrite the record unless the final write has begun.
 
         Skipped (the next flush beats again) if the record stays busy for a
         second: a SIGTERM handler may have interrupted the main thread while
@@ -185,42 +247,47 @@ class RecordKeeper:
         if not self.lock.acquire(timeout=HEARTBEAT_LOCK_SECONDS):
             return
         try:
-            if not self.final_written:
-                self.write()
+            if self._finishing:
+                return
         finally:
             self.lock.release()
+        self.write()
 
     def write_soon(self) -> None:
         """Write now if possible; a store error is only noted (the next flush writes again)."""
-        with self.lock:
-            if self.final_written:
-                return
-            try:
-                self.write()
-            except StoreError as error:
-                self.last_error = error
-                logger.warning("pacha: %s; the next flush writes it again", error)
+        if self._finishing:
+            return
+        try:
+            self.write()
+        except OSError as error:
+            self.last_error = error
+            logger.warning("pacha: %s; the next flush writes it again", error)
 
     def write_final(self, deadline: float, retry: RetryPolicy) -> bool:
         """Write the final status, retrying with backoff until *deadline* (one try at least).
 
-        *deadline* is a reading of the keeper's clock (``clock.monotonic()``).
+        *deadline* is a reading of the keeper's clock (``clock.monotonic()``);
+        each try waits for the store until then, and at least
+        :data:`FINAL_WRITE_SECONDS`. Heartbeats stop from here on.
         """
         release(self.writer_id)  # the run ends here: this process may attach it again
-        attempt = 0
         with self.lock:
-            while True:
-                try:
-                    self.write()
-                    self.final_written = True
-                    return True
-                except StoreError as error:
-                    self.last_error = error
-                    delay = retry.delay(attempt)
-                    if self._clock.monotonic() + delay > deadline:
-                        return False
-                    self._clock.sleep(delay)
-                    attempt += 1
+            self._finishing = True
+        attempt = 0
+        while True:
+            remaining = deadline - self._clock.monotonic()
+            try:
+                self._calls.limit(max(remaining, FINAL_WRITE_SECONDS))
+                self.write(timeout=max(remaining, FINAL_WRITE_SECONDS))
+                self.final_written = True
+                return True
+            except OSError as error:  # StoreError, or TimeoutError from the deadline
+                self.last_error = error
+                delay = retry.delay(attempt)
+                if self._clock.monotonic() + delay > deadline:
+                    return False
+                self._clock.sleep(delay)
+                attempt += 1
 
 
 class RankKeeper(RecordKeeper):
@@ -240,8 +307,19 @@ class RankKeeper(RecordKeeper):
         world_size: int | None,
         clock: Clock = SYSTEM_CLOCK,
         writer_id: str = "",
+        calls: StoreCalls | None = None,
+        call_timeout: float = DEFAULT_CALL_TIMEOUT,
     ) -> None:
-        super().__init__(record, backend, buffer, clock=clock, writer_id=writer_id, rank=rank)
+        super().__init__(
+            record,
+            backend,
+            buffer,
+            clock=clock,
+            writer_id=writer_id,
+            rank=rank,
+            calls=calls,
+            call_timeout=call_timeout,
+        )
         self._world_size = world_size
 
     @property
@@ -249,7 +327,7 @@ class RankKeeper(RecordKeeper):
         """The rank record's key in the store."""
         return rank_record_key(self.record.run_id, self.rank)
 
-    def attach_stored(self, *, keep_stored_hparams: bool) -> None:
+    def _take_over(self, *, keep_stored_hparams: bool) -> None:
         """Continue this rank's own earlier record, if any (its summary); never read run.json."""
         try:
             stored = records.read_rank_record(self._backend, self.record.run_id, self.rank)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from pacha_sdk.exceptions import InvalidMetricError
 from pacha_sdk.storage.resume import latest_in_parts, parts_to_read
-from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name
+from pacha_sdk.tracking._coerce import MAX_STEP, LastStep, check_metric_name
 
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
@@ -111,5 +111,5 @@ class Carried:
                 check_metric_name(name)
             except InvalidMetricError:
                 continue  # not a name this SDK would log: let logging check it afresh
-            usable[name] = step
+            usable[name] = LastStep() if step == MAX_STEP else step  # no automatic step after it
         return usable

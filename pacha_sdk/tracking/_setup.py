@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 from pacha_sdk._version import __version__
 from pacha_sdk.models import ExperimentRun, Hyperparameters, RunId
 from pacha_sdk.storage.layout import output_log_key, rank_log_key
+from pacha_sdk.storage.retry import RetryPolicy
 from pacha_sdk.storage.spool import Spool, default_spool_root
-from pacha_sdk.storage.writer import MetricWriter, RetryPolicy
+from pacha_sdk.storage.writer import DEFAULT_CALL_TIMEOUT, MetricWriter
 from pacha_sdk.tracking import _ranks
 from pacha_sdk.tracking._record import RankKeeper, RecordKeeper
 
@@ -25,9 +26,27 @@ if TYPE_CHECKING:
     from pacha_sdk._clock import Clock
     from pacha_sdk.backends import Backend
     from pacha_sdk.storage.buffer import MetricBuffer
+    from pacha_sdk.storage.deadlines import StoreCalls
     from pacha_sdk.tracking._options import RunOptions
 
-__all__ = ["new_keeper", "new_writer", "new_writer_id", "output_key", "retry_policy"]
+__all__ = [
+    "call_timeout",
+    "new_keeper",
+    "new_writer",
+    "new_writer_id",
+    "output_key",
+    "retry_policy",
+]
+
+
+def call_timeout(options: RunOptions) -> float:
+    """Seconds one store call may take while the run goes on, before its part is spooled.
+
+    :data:`DEFAULT_CALL_TIMEOUT` (10 s), or two flush intervals if longer,
+    and never more than ``close_timeout``.
+    """
+    running = max(DEFAULT_CALL_TIMEOUT, 2 * options["flush_interval"])
+    return min(running, options["close_timeout"])
 
 
 def new_keeper(
@@ -40,6 +59,7 @@ def new_keeper(
     parent_id: RunId | None,
     rank: int,
     clock: Clock,
+    calls: StoreCalls,
 ) -> RecordKeeper:
     """A keeper holding the new run's record: a fresh id, or *shared_id* to attach to.
 
@@ -66,6 +86,7 @@ def new_keeper(
         extra=extra,
     )
     writer_id = new_writer_id()
+    timeout = call_timeout(options)
     if shared_id is not None and rank > 0:
         return RankKeeper(
             record,
@@ -75,8 +96,19 @@ def new_keeper(
             world_size=world_size,
             clock=clock,
             writer_id=writer_id,
+            calls=calls,
+            call_timeout=timeout,
         )
-    return RecordKeeper(record, backend, buffer, clock=clock, writer_id=writer_id, rank=rank)
+    return RecordKeeper(
+        record,
+        backend,
+        buffer,
+        clock=clock,
+        writer_id=writer_id,
+        rank=rank,
+        calls=calls,
+        call_timeout=timeout,
+    )
 
 
 def new_writer_id() -> str:
@@ -99,6 +131,7 @@ def new_writer(
     heartbeat: Callable[[], None],
     clock: Clock,
     writer_id: str,
+    calls: StoreCalls,
 ) -> MetricWriter:
     """The run's writer (not started), with a spool folder of its own under ``spool_dir``."""
     spool = Spool(
@@ -119,6 +152,8 @@ def new_writer(
         heartbeat=heartbeat,
         retry=retry_policy(options["flush_interval"]),
         clock=clock,
+        calls=calls,
+        call_timeout=call_timeout(options),
     )
 
 

@@ -15,6 +15,7 @@ from pacha_sdk.exceptions import RunStateError
 if TYPE_CHECKING:
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import ExperimentRun, Hyperparameters, RunId, RunStatus
+    from pacha_sdk.storage.writer import MetricWriter
     from pacha_sdk.tracking._fork import ChildWriter
     from pacha_sdk.tracking._record import RecordKeeper
     from pacha_sdk.tracking._redact import Secrets
@@ -41,6 +42,7 @@ class RunView:
     _state: RunState
     _last_error: BaseException | None
     _child: ChildWriter | None
+    _writer: MetricWriter | None
 
     @property
     def _record(self) -> ExperimentRun:
@@ -48,8 +50,14 @@ class RunView:
 
     @property
     def last_error(self) -> BaseException | None:
-        """The last store error seen while writing, if any (the run never raises it)."""
-        return self._last_error or self._keeper.last_error
+        """The last error met while writing, if any: set as soon as it happens, never raised.
+
+        A store that fails or does not answer, a spool that cannot be
+        written, points the writer could not encode.
+        """
+        writer = self._writer
+        writing = writer.last_error if writer is not None else None
+        return self._last_error or writing or self._keeper.last_error
 
     @property
     def run_id(self) -> RunId:

@@ -14,7 +14,7 @@ Beside this module: the keywords and their checks (``_options``), what a run
 is built of (``_setup``), its read-only properties (``_view``), artifacts
 (``_artifacts``), hyperparameters and tags added later (``_updates``),
 tensor values (``_tensors``), the sampler and console capture
-(``_observers``) and how it ends (``_finish``).
+(``_observers``) and how it ends (``_ending``, ``_finish``).
 """
 
 from __future__ import annotations
@@ -32,20 +32,15 @@ from typing_extensions import Unpack
 from pacha_sdk._clock import SYSTEM_CLOCK, Clock
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
-from pacha_sdk.exceptions import (
-    MetricTypeError,
-    RunStateError,
-)
-from pacha_sdk.models import (
-    Hyperparameters,
-    RunStatus,
-)
+from pacha_sdk.exceptions import MetricTypeError, RunStateError
 from pacha_sdk.storage.buffer import FIELDS, MetricBuffer
+from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.tracking import _context, _ranks, _signals
 from pacha_sdk.tracking._artifacts import RunArtifacts
-from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step
-from pacha_sdk.tracking._environment import capture_context
-from pacha_sdk.tracking._finish import Outcome, failure, keep_unwritten, open_runs, outcome_of
+from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step, no_next_step
+from pacha_sdk.tracking._ending import CLOSE_MARGIN, RunEnding, RunParts
+from pacha_sdk.tracking._environment import capture_context_later
+from pacha_sdk.tracking._finish import open_runs
 from pacha_sdk.tracking._fork import ForkedRun
 from pacha_sdk.tracking._observers import Observers
 from pacha_sdk.tracking._options import RunOptions, check_options, run_keywords
@@ -57,10 +52,11 @@ from pacha_sdk.tracking._updates import RunUpdates
 from pacha_sdk.tracking._view import RunState
 
 if TYPE_CHECKING:
+    from pacha_sdk.models import Hyperparameters
     from pacha_sdk.storage.parts import Rows
     from pacha_sdk.storage.writer import MetricWriter
 
-__all__ = ["Run"]
+__all__ = ["CLOSE_MARGIN", "Run"]
 
 logger = logging.getLogger("pacha_sdk")
 
@@ -70,7 +66,7 @@ BACKLOG_FLUSHES = 4
 _time_ns = time.time_ns
 
 
-class Run(RunArtifacts, RunUpdates, ForkedRun):
+class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
     """One training run: log metrics into it, and it records itself in the store.
 
     Use it as a context manager (``with pacha.run(...) as run:``) or drive it
@@ -108,6 +104,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         self._tensors = TensorValues(self._note_writer_error)
         self._coerce = self._tensors.coerce
         self._buffer = MetricBuffer(prepare=self._tensors.resolve)
+        self._calls = StoreCalls(self._backend.uri)
         self._keeper = new_keeper(
             checked,
             hyperparameters,
@@ -117,6 +114,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
             parent_id=parent.run_id if parent is not None else None,
             rank=rank,
             clock=self._clock,
+            calls=self._calls,
         )
         self._tensors.run_label = str(self.run_id)
         self._rows = self._buffer.rows
@@ -127,11 +125,14 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         self._tokens: list[Token[Run | None]] = []
         self._writer: MetricWriter | None = None
         self._observers: Observers | None = None
+        self._context: threading.Thread | None = None
         self._last_error: BaseException | None = None
         self._backpressure_noted = False
         self._finishing = False
         if shared_id is not None and checked["run_id"] is None:
             _ranks.take_env_run_id(shared_id)  # the next run of this process gets its own id
+        self._finisher: int | None = None
+        self._ended = threading.Event()
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status} at {self.uri}>"
@@ -155,8 +156,11 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         if type(value) is not float:
             value = self._coerce(name, value)
         if step is None:
-            step = last + 1
-        elif type(step) is not int or step < 0 or step > MAX_STEP:
+            try:
+                step = last + 1
+            except OverflowError:  # free unless raised: only a LastStep (MAX_STEP) raises it
+                raise no_next_step(name) from None
+        elif type(step) is not int or step < 0 or step >= MAX_STEP:
             step = coerce_step(name, step)
         last_step[name] = step
         rows = self._rows
@@ -178,17 +182,20 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         batch: Rows = []
         add = batch.extend
         if step is None:
-            for name, value in metrics.items():
-                try:
-                    last = last_step[name]
-                except (KeyError, TypeError):
-                    last = self._admit_name(name)
-                if type(value) is not float:
-                    value = self._coerce(name, value)
-                add((name, value, last + 1, now))
+            try:
+                for name, value in metrics.items():
+                    try:
+                        last = last_step[name]
+                    except (KeyError, TypeError):
+                        last = self._admit_name(name)
+                    if type(value) is not float:
+                        value = self._coerce(name, value)
+                    add((name, value, last + 1, now))
+            except OverflowError:  # as in log_metric: only a LastStep raises it here
+                raise no_next_step(name) from None
             last_step.update({name: last_step.get(name, -1) + 1 for name in metrics})
         else:
-            if type(step) is not int or step < 0 or step > MAX_STEP:
+            if type(step) is not int or step < 0 or step >= MAX_STEP:
                 step = coerce_step("metrics", step)
             for name, value in metrics.items():
                 if name not in last_step:
@@ -217,9 +224,8 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         """Backpressure: points arrive faster than the writer encodes them; let it catch up.
 
         Only a loop that does nothing but log (millions of points a second)
-        gets here. Waiting keeps memory bounded however long the run; the
-        writer keeps draining into the spool even while the store is down,
-        so a slow or failing store never makes the loop wait.
+        gets here: memory stays bounded. The writer drains into the spool
+        while the store is down, so a failing store never makes the loop wait.
         """
         writer = self._writer
         if writer is None:
@@ -256,7 +262,9 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         With ``run_id`` of a stored run, attaches to it (resume, or another
         rank of the same job); a rank above 0 writes its own rank record
         instead of ``run.json``. Raises :class:`StoreError` if the store
-        cannot be written, so a wrong URI or credential fails fast.
+        cannot be written or does not answer within ``close_timeout``, so a
+        wrong URI or credential fails fast. The run's context (hardware,
+        git, environment) is gathered meanwhile and written at the first flush.
         """
         options = self._options
         with self._lifecycle:
@@ -267,32 +275,50 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
                 self._last_step.update(self._keeper.next_steps())
             log_key = output_key(self._keeper) if options["capture_output"] else None
             with self._keeper.lock:
-                if not self._writes_rank_record:  # rank 0 records the job's context
-                    capture_context(self._record, options["env_vars"], self._secrets)
                 if log_key is not None:
                     self._record.log_uri = f"{self.uri}/{log_key}"
                 self._keeper.start()
-                self._keeper.write()
-            self._observers = Observers(
+            self._keeper.write_first(timeout=options["close_timeout"])
+            if not self._writes_rank_record:  # rank 0 records the job's context
+                apply = self._keeper.update
+                self._context = capture_context_later(
+                    lambda context: apply(context.apply),
+                    env_vars=options["env_vars"] or (),
+                    secrets=self._secrets,
+                )
+            self._observers = observers = Observers(
                 run_id=str(self.run_id),
                 log_metrics=self.log_metrics,
                 sample_every=sampling_interval(options["system_metrics"]),
                 backend=self._backend,
                 output_key=log_key,
+                calls=self._calls,
             )
-            self._writer = new_writer(
+            self._writer = writer = new_writer(
                 options,
                 backend=self._backend,
                 buffer=self._buffer,
                 run_id=self.run_id,
                 rank=self._rank,
-                heartbeat=self._heartbeat,
+                heartbeat=lambda: self._ending.heartbeat(),
                 clock=self._clock,
                 writer_id=self._keeper.writer_id,
+                calls=self._calls,
+            )
+            self._ending = RunParts(
+                writer=writer,
+                keeper=self._keeper,
+                observers=observers,
+                context=self._context,
+                retry=retry_policy(options["flush_interval"]),
+                clock=self._clock,
+                close_timeout=options["close_timeout"],
+                uri=self.uri,
+                scrub=self._secrets.scrub,
             )
             self._state = RunState.RUNNING
-            self._writer.start()
-            self._observers.start()
+            writer.start()
+            observers.start()
             if options["handle_sigterm"]:
                 _signals.register(self)
             open_runs.add(self)
@@ -304,69 +330,6 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         if writer is None or not writer.is_alive():
             return not len(self._buffer)
         return writer.flush(timeout)
-
-    def complete(self) -> None:
-        """Finish the run as ``completed`` (after flushing every point)."""
-        self._finish(Outcome(RunStatus.COMPLETED))
-
-    def fail(self, error: BaseException | str) -> None:
-        """Finish the run as ``failed`` with *error* (an exception or a message)."""
-        self._finish(failure(error))
-
-    def cancel(self) -> None:
-        """Finish the run as ``cancelled`` (Ctrl-C, SIGTERM, a cancelled task)."""
-        self._finish(Outcome(RunStatus.CANCELLED))
-
-    def finish_for(self, error: BaseException | None) -> None:
-        """Finish with the status DESIGN's table gives for how the block ended.
-
-        Normal exit and ``SystemExit(0 / None)`` complete; ``KeyboardInterrupt``
-        and ``asyncio.CancelledError`` cancel; anything else fails.
-        """
-        self._finish(outcome_of(error))
-
-    def _finish(self, outcome: Outcome) -> None:
-        with self._lifecycle:
-            if self._state is RunState.PENDING:
-                raise RunStateError(f"run {self.run_id} was never started")
-            finishing = self._state is RunState.FINISHED or self._finishing
-            self._finishing = True
-        close_timeout = self._options["close_timeout"]
-        if self._child is not None:
-            self._finish_in_fork_child(close_timeout, already=finishing)
-            return
-        if finishing:
-            return  # the first final status wins
-        deadline = self._clock.monotonic() + close_timeout
-        writer, observers = self._writer, self._observers
-        assert writer is not None
-        assert observers is not None
-        observers.stop()
-        self._last_step = {}
-        self._state = RunState.FINISHED
-        all_written = writer.stop(close_timeout)
-        observers.upload_output(final=True)
-        with self._keeper.lock:
-            outcome.scrubbed(self._secrets.scrub).apply(self._record)
-            retry = retry_policy(self._options["flush_interval"])
-            record_written = self._keeper.write_final(deadline, retry)
-        if not (all_written and record_written):
-            self._last_error = self.last_error or writer.last_error
-            keep_unwritten(
-                writer,
-                self._keeper,
-                uri=self.uri,
-                close_timeout=close_timeout,
-                error=self._last_error,
-            )
-        _signals.unregister(self)
-        open_runs.discard(self)
-
-    def _heartbeat(self) -> None:
-        """Writer thread, every flush: rewrite ``run.json`` and upload the console log."""
-        self._keeper.heartbeat()
-        if self._observers is not None:
-            self._observers.upload_output(final=False)
 
     # Context manager.
 
@@ -384,9 +347,10 @@ class Run(RunArtifacts, RunUpdates, ForkedRun):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._tokens:
-            _context.pop_run(self._tokens.pop())
-        self.finish_for(exc)
+        with _signals.held():  # from the block's last line on: see _finish
+            if self._tokens:
+                _context.pop_run(self._tokens.pop())
+            self.finish_for(exc)
 
     async def __aenter__(self) -> Run:
         return self.__enter__()

@@ -1,55 +1,65 @@
 """The JSON API of ``pacha ui``: requests in, :class:`Response` out, no HTTP in sight.
 
-Every route is a ``GET`` and reads the store; none writes. The page uses
-only these routes, and scripts may too (the README lists them)::
+The page uses only these routes, and scripts may too (the README lists
+them). The ``GET`` routes read the store::
 
-    GET /api/runs                                  every run, newest first
+    GET /api/runs[?archived=false|true|all]        runs, newest first (archived: left out)
     GET /api/runs/<run_id>                         the record (as load_run) and rank records
     GET /api/runs/<run_id>/metrics?name=&max_points=&after_step=&min_step=&max_step=&rank=
     GET /api/runs/<run_id>/lineage                 artifacts produced and used, with their runs
     GET /api/runs/<run_id>/console                 the end of the captured console output
     GET /api/artifacts/<content_hash>[?name=]      the blob, verified while it streams
+    GET /api/trash                                 the deleted runs
+
+and the ``POST`` routes of :mod:`pacha_sdk.ui._curation` curate runs
+through the curation API (annotation files and trash moves, never
+``run.json``), unless the server is read-only.
 
 Errors are JSON ``{"error": "...", "parameter": "..."}``: 400 for a bad
-parameter (named), 404 for an unknown run, metric or artifact, 502 when the
-store cannot be read. Write routes (curation) would be added here as
-``POST``, behind the same token.
+parameter or field (named), 404 for an unknown run, metric or artifact
+(with ``"deleted": true`` for a run in the trash), 405 for a route asked
+with the wrong method, 409 for deleting a live run without ``force``, 502
+when the store cannot be read or written.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from pacha_sdk.exceptions import (
     ArtifactCorruptedError,
     ArtifactNotFoundError,
     ExtraNotInstalledError,
+    InvalidAnnotationError,
     PachaError,
+    RunDeletedError,
     RunNotFoundError,
+    RunStateError,
     StoreError,
+    UnsafeNameError,
 )
 from pacha_sdk.models import RunId
+from pacha_sdk.ui._curation import WRITE_ACTIONS, CurationRoutes
+from pacha_sdk.ui._json import (
+    Response,
+    error_response,
+    json_response,
+    run_detail,
+    run_summary,
+)
 from pacha_sdk.ui._series import PartIndex, Series, SeriesQuery, read_series
-from pacha_sdk.views.display import jsonable
 
 if TYPE_CHECKING:
-    from pacha_sdk.models import ExperimentRun
-    from pacha_sdk.ui._store import StoreReader
+    from pacha_sdk.ui._store import StoreCurator, StoreReader
 
-__all__ = [
-    "MAX_POINTS_DEFAULT",
-    "MAX_POINTS_LIMIT",
-    "Api",
-    "Response",
-    "error_response",
-    "run_summary",
-]
+__all__ = ["MAX_POINTS_DEFAULT", "MAX_POINTS_LIMIT", "Api"]
+
+_READ_METHODS = ("GET", "HEAD")
+_ARCHIVED = {"false": False, "true": True, "all": None}
 
 MAX_POINTS_DEFAULT = 2000
 """Points per series when ``max_points`` is not given (about a chart's width, twice)."""
@@ -69,51 +79,6 @@ def require_numpy() -> None:
         import numpy  # noqa: F401
     except ImportError:
         raise ExtraNotInstalledError("pacha ui's charts", package="numpy", extra="ui") from None
-
-
-@dataclass
-class Response:
-    """What the HTTP layer sends: a status, a body (bytes or streamed pieces) and headers."""
-
-    status: int
-    body: bytes | Iterator[bytes]
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(value: Any, status: int = 200) -> Response:
-    """*value* as strict JSON (non-finite numbers become ``null``)."""
-    text = json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
-    return Response(status, text.encode("utf-8"))
-
-
-def error_response(status: int, message: str, parameter: str | None = None) -> Response:
-    """``{"error": message}`` (and ``"parameter"`` when one is to blame) with *status*."""
-    body: dict[str, Any] = {"error": message}
-    if parameter is not None:
-        body["parameter"] = parameter
-    return json_response(body, status)
-
-
-def run_summary(record: ExperimentRun) -> dict[str, Any]:
-    """One entry of ``GET /api/runs``: what the runs table shows and filters on."""
-    return {
-        "run_id": str(record.run_id),
-        "name": record.name,
-        "status": record.status.value,
-        "is_stale": record.is_stale,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-        "duration_secs": record.duration_secs,
-        "heartbeat_at": record.heartbeat_at,
-        "flush_interval": record.extra.get("flush_interval"),
-        "recipe": str(record.recipe) if record.recipe else None,
-        "parent_run_id": record.parent_run_id,
-        "tags": record.tags,
-        "hyperparameters": record.hyperparameters.as_flat_dict(),
-        "summary": record.summary,
-        "error_message": record.error_message,
-    }
 
 
 def _integer(query: Mapping[str, str], name: str, low: int, high: int) -> int | None:
@@ -167,44 +132,107 @@ def _content_hash(text: str) -> str:
     return text.lower()
 
 
-class Api:
-    """The routes over one store; safe to call from many threads at once."""
+def _archived(query: Mapping[str, str]) -> bool | None:
+    text = query.get("archived", "false")
+    if text not in _ARCHIVED:
+        raise ValueError(f"archived must be false, true or all, got {text!r}", "archived")
+    return _ARCHIVED[text]
 
-    def __init__(self, reader: StoreReader) -> None:
+
+def _methods(parts: list[str]) -> tuple[str, ...] | None:
+    """The methods a route answers (``Allow``), or ``None`` if there is no such route."""
+    match parts:
+        case ["runs", _, action] if action in WRITE_ACTIONS:
+            return ("POST",)
+        case ["runs"] | ["runs", _] | ["runs", _, "metrics" | "lineage" | "console"]:
+            return _READ_METHODS
+        case ["artifacts", _] | ["trash"]:
+            return _READ_METHODS
+    return None
+
+
+def _failure(error: PachaError) -> Response:
+    """The answer to an error the SDK raised while doing a request."""
+    match error:
+        case RunDeletedError():
+            return error_response(404, str(error), extra={"deleted": True})
+        case RunNotFoundError() | ArtifactNotFoundError():
+            return error_response(404, str(error))
+        case InvalidAnnotationError() | UnsafeNameError():  # only the curation API's checks
+            return error_response(400, str(error), error.argument)
+        case RunStateError():
+            return error_response(409, str(error))
+        case StoreError():
+            return error_response(502, str(error))
+    return error_response(500, f"{type(error).__name__}: {error}")
+
+
+class Api:
+    """The routes over one store; safe to call from many threads at once.
+
+    Args:
+        reader: the store shown.
+        curator: its writes, or ``None`` for a read-only server.
+    """
+
+    def __init__(self, reader: StoreReader, curator: StoreCurator | None = None) -> None:
         self.reader = reader
         self.parts = PartIndex()
+        self.curation = CurationRoutes(reader, curator)
         require_numpy()
 
-    def handle(self, path: str, query: Mapping[str, str]) -> Response:
-        """Answer ``GET path?query``; every failure becomes a JSON error response.
+    @property
+    def read_only(self) -> bool:
+        """Whether every write route is off (``pacha ui --read-only``)."""
+        return self.curation.curator is None
 
-        Two steps: reading the request (route and parameters, no store
+    def method_refusal(self, path: str, method: str) -> Response | None:
+        """404 for a path that is no route, 405 for a route that does not take *method*."""
+        allowed = _methods(path.rstrip("/").split("/")[2:])
+        if allowed is None:
+            return error_response(404, "no such API route")
+        if method in allowed:
+            return None
+        methods = ", ".join(allowed)
+        return error_response(405, f"{path} answers {methods} only", headers={"Allow": methods})
+
+    def handle(
+        self, path: str, query: Mapping[str, str], *, method: str = "GET", body: bytes = b""
+    ) -> Response:
+        """Answer ``METHOD path?query``; every failure becomes a JSON error response.
+
+        Two steps: reading the request (route, parameters and body, no store
         access), whose ``ValueError(message, parameter)`` is a 400 and
         ``LookupError`` a 404; then doing it, where the SDK's errors map to
-        404 (unknown run or artifact), 502 (store unreadable) or 500.
+        404 (unknown run or artifact), 400 (a refused edit), 409 (a live
+        run), 502 (store unreadable or unwritable) or 500.
         """
+        refusal = self.method_refusal(path, method)
+        if refusal is not None:
+            return refusal
+        parts = path.rstrip("/").split("/")[2:]
         try:
-            action = self._route(path.rstrip("/").split("/")[2:], query)
-        except ValueError as error:  # raised by the parameter checks below, and only there
+            if method == "POST":
+                _only(query, set())
+                action = self.curation.route(_run_id(parts[1]), parts[2], body)
+            else:
+                action = self._route(parts, query)
+        except ValueError as error:  # raised by the parameter checks, and only there
             message, *blamed = error.args
             return error_response(400, str(message), blamed[0] if blamed else None)
         except LookupError as error:
             return error_response(404, str(error.args[0]))
         try:
             return action()
-        except (RunNotFoundError, ArtifactNotFoundError) as error:
-            return error_response(404, str(error))
-        except StoreError as error:
-            return error_response(502, str(error))
         except PachaError as error:
-            return error_response(500, f"{type(error).__name__}: {error}")
+            return _failure(error)
 
     def _route(self, parts: list[str], query: Mapping[str, str]) -> Callable[[], Response]:
-        """The action a request names, its parameters checked."""
+        """The action a read names, its parameters checked."""
         match parts:
             case ["runs"]:
-                _only(query, set())
-                return lambda: json_response([run_summary(r) for r in self.reader.runs()])
+                _only(query, {"archived"})
+                return functools.partial(self.runs, archived=_archived(query))
             case ["runs", run_id]:
                 _only(query, set())
                 return functools.partial(self.run, _run_id(run_id))
@@ -220,27 +248,19 @@ class Api:
                 _only(query, {"name"})
                 name = query.get("name")
                 return functools.partial(self.artifact, _content_hash(content_hash), name)
+            case ["trash"]:
+                _only(query, set())
+                return self.curation.trash
         raise LookupError("no such API route")
+
+    def runs(self, *, archived: bool | None) -> Response:
+        """``GET /api/runs``: the table's entries, newest first."""
+        return json_response([run_summary(r) for r in self.reader.runs(archived=archived)])
 
     def run(self, run_id: RunId) -> Response:
         """The record as ``load_run`` returns it, plus computed fields and rank records."""
         record = self.reader.run(run_id)
-        body = record.model_dump(mode="json")
-        body.update(
-            {
-                "name": record.name,
-                "tags": record.tags,
-                "is_stale": record.is_stale,
-                "duration_secs": record.duration_secs,
-                "summary": record.summary,
-                "hyperparameters_flat": record.hyperparameters.as_flat_dict(),
-                "ranks": [
-                    rank.model_dump(mode="json") for rank in self.reader.rank_records(run_id)
-                ],
-                "has_console": bool(record.log_uri),
-            }
-        )
-        return json_response(body)
+        return json_response(run_detail(record, self.reader.rank_records(run_id)))
 
     def metrics(self, run_id: RunId, wanted: SeriesQuery) -> Response:
         """One metric's points, thinned on the server (M4) to at most ``max_points``.

@@ -1,4 +1,4 @@
-"""The HTTP side of ``pacha ui``: a token-guarded, read-only server from the standard library.
+"""The HTTP side of ``pacha ui``: a token-guarded server from the standard library.
 
 :class:`UiServer` is a :class:`http.server.ThreadingHTTPServer`: one
 thread per connection, enough for one person's browser and a few scripts,
@@ -10,8 +10,8 @@ Safety, by construction rather than by filtering:
 
 * Every request must carry the per-start random token: ``?token=``, the
   cookie the page gets from it (HttpOnly, SameSite=Strict, named after
-  the port so two servers do not clobber each other), or ``Authorization:
-  Bearer``. Without it: 401 JSON. ``/?token=...`` sets the cookie and
+  the port so two servers do not clobber each other), ``Authorization:
+  Bearer`` or an ``X-Pacha-Token`` header. Without it: 401 JSON. ``/?token=...`` sets the cookie and
   redirects to ``/``, so the token leaves the address bar and history.
 * No path is ever joined to a folder: static files come from a fixed map,
   runs are addressed by UUID and artifacts by 64-hex hash, so no request
@@ -20,6 +20,18 @@ Safety, by construction rather than by filtering:
   Policy allows scripts, styles and requests to this server only; the
   page renders every stored string with ``textContent``.
 * The access log never prints query strings (the token would be in them).
+
+Writes (curation: tags, notes, names, archive, delete, restore) are
+``POST`` requests to the routes of :mod:`pacha_sdk.ui._curation`, which
+write only through the curation API. Beyond the token, a write must carry
+it in a header (``X-Pacha-Token`` or ``Authorization: Bearer``; the cookie
+alone is not enough) and a JSON body (``Content-Type: application/json``),
+and an ``Origin`` header, when sent, must be this server's. A form or
+script on another site can send neither the header nor that content type
+without a CORS preflight, which this server never grants, so it can never
+make the browser write. The page reads the token for that header from
+``GET /api/session``, which another site cannot read. ``--read-only``
+(``UiServer(read_only=True)``) answers every write with 405.
 """
 
 from __future__ import annotations
@@ -34,7 +46,10 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
-from pacha_sdk.ui._api import Api, Response, error_response
+from pacha_sdk.ui._api import Api
+from pacha_sdk.ui._curation import MAX_BODY_BYTES
+from pacha_sdk.ui._json import Response, error_response, json_response
+from pacha_sdk.ui._store import StoreCurator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,6 +69,8 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/static/plot.js": ("plot.js", "text/javascript; charset=utf-8"),
     "/static/run.js": ("run.js", "text/javascript; charset=utf-8"),
     "/static/compare.js": ("compare.js", "text/javascript; charset=utf-8"),
+    "/static/curate.js": ("curate.js", "text/javascript; charset=utf-8"),
+    "/static/trash.js": ("trash.js", "text/javascript; charset=utf-8"),
     "/static/uPlot.iife.min.js": ("vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"),
     "/static/uPlot.min.css": ("vendor/uPlot.min.css", "text/css; charset=utf-8"),
     "/static/uPlot.LICENSE": ("vendor/uPlot.LICENSE", "text/plain; charset=utf-8"),
@@ -88,15 +105,28 @@ class UiServer(ThreadingHTTPServer):
         reader: the store to show.
         host: address to bind; ``127.0.0.1`` keeps it on this machine.
         port: TCP port; 0 picks a free one.
+        read_only: turn every write route off (405), as ``pacha ui --read-only``.
     """
 
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, reader: StoreReader, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.api = Api(reader)
+    def __init__(
+        self,
+        reader: StoreReader,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        read_only: bool = False,
+    ) -> None:
+        self.api = Api(reader, None if read_only else StoreCurator(reader))
         self.token = secrets.token_urlsafe(32)
         super().__init__((host, port), _Handler)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether every write is refused."""
+        return self.api.read_only
 
     @property
     def port(self) -> int:
@@ -116,8 +146,8 @@ class UiServer(ThreadingHTTPServer):
         return f"http://{shown}:{self.port}/?token={self.token}"
 
     def authorized(self, handler: _Handler, query: dict[str, str]) -> bool:
-        """Whether the request carries the token in any of the three accepted ways."""
-        offered = [query.get("token", "")]
+        """Whether the request carries the token: query, cookie, Bearer or ``X-Pacha-Token``."""
+        offered = [query.get("token", ""), handler.headers.get("X-Pacha-Token", "")]
         bearer = handler.headers.get("Authorization", "")
         if bearer.startswith("Bearer "):
             offered.append(bearer.removeprefix("Bearer ").strip())
@@ -127,6 +157,42 @@ class UiServer(ThreadingHTTPServer):
                 if name == self.cookie_name:
                     offered.append(value)
         return any(secrets.compare_digest(value, self.token) for value in offered if value)
+
+    def write_refusal(self, handler: _Handler) -> Response | None:
+        """Why a write request must be refused (already authorized), or ``None``.
+
+        Checked after the token (401) and the route (404, 405), in this
+        order: a read-only server (405), a foreign ``Origin`` (403), no token
+        in a header (403), a body not declared JSON (415). The last three
+        are what keeps other sites out.
+        """
+        if self.read_only:
+            message = "this server is read-only (pacha ui --read-only): it never changes the store"
+            return error_response(405, message)
+        origin = handler.headers.get("Origin")
+        host = handler.headers.get("Host", "")
+        if origin is not None and urlsplit(origin).netloc != host:
+            return error_response(403, f"cross-origin write refused (Origin {origin})")
+        offered = handler.headers.get("X-Pacha-Token", "")
+        bearer = handler.headers.get("Authorization", "")
+        if bearer.startswith("Bearer "):
+            offered = offered or bearer.removeprefix("Bearer ").strip()
+        if not offered or not secrets.compare_digest(offered, self.token):
+            message = (
+                "a write needs the token in an X-Pacha-Token or Authorization: Bearer header "
+                "(a cookie alone is not enough, so no other site can write through your browser)"
+            )
+            return error_response(403, message)
+        content_type = handler.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            shown = content_type or "none"
+            message = f"a write's body must be Content-Type: application/json, not {shown}"
+            return error_response(415, message)
+        return None
+
+
+def _unauthorized() -> Response:
+    return error_response(401, "missing or wrong token: open the URL that `pacha ui` printed")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -161,33 +227,82 @@ class _Handler(BaseHTTPRequestHandler):
         """Static files, the token exchange, and the read-only API."""
         self._answer(head=False)
 
-    def _method_not_allowed(self) -> None:
-        self._send(error_response(405, "the UI is read-only: only GET"), head=False)
+    def do_POST(self) -> None:
+        """A write (curation), behind the checks of :meth:`UiServer.write_refusal`."""
+        body = self._read_body()
+        if body is None:
+            return
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        if not self.server.authorized(self, query):
+            self._send(_unauthorized(), head=False)
+            return
+        query.pop("token", None)
+        if not url.path.startswith("/api/"):
+            response = error_response(405, f"{url.path} answers GET, HEAD only")
+        else:
+            response = (
+                self.server.api.method_refusal(url.path, "POST")
+                or self.server.write_refusal(self)
+                or self._api(url.path, query, body)
+            )
+        self._send(response, head=False)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+    def _method_not_allowed(self) -> None:
+        self._send(error_response(405, "the UI answers GET, HEAD and POST only"), head=False)
+        self.close_connection = True  # the request's body, if any, was not read
+
+    do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+
+    def _read_body(self) -> bytes | None:
+        """The request's body, or ``None`` once a refusal is sent (no length, too long)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            refusal = error_response(411, "a write needs a Content-Length (no chunked bodies)")
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if 0 <= length <= MAX_BODY_BYTES:
+                return self.rfile.read(length)
+            refusal = error_response(
+                413, f"a write's body must be at most {MAX_BODY_BYTES:,} bytes", "body"
+            )
+        self.close_connection = True
+        self._send(refusal, head=False)
+        return None
+
+    def _api(self, path: str, query: dict[str, str], body: bytes, method: str = "POST") -> Response:
+        try:
+            return self.server.api.handle(path, query, method=method, body=body)
+        except Exception as error:  # a bug or an unreadable file: 500, the server goes on
+            self.log_error("%s: %s", type(error).__name__, error)
+            return error_response(500, f"{type(error).__name__}: {error}")
 
     def _answer(self, *, head: bool) -> None:
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if not self.server.authorized(self, query):
-            message = "missing or wrong token: open the URL that `pacha ui` printed"
-            self._send(error_response(401, message), head=head)
+            self._send(_unauthorized(), head=head)
             return
         if url.path == "/" and "token" in query:
             self._send(self._token_exchange(query["token"]), head=head)
             return
         query.pop("token", None)
-        if url.path.startswith("/api/"):
-            try:
-                response = self.server.api.handle(url.path, query)
-            except Exception as error:  # a bug or an unreadable file: 500, the server goes on
-                self.log_error("%s: %s", type(error).__name__, error)
-                response = error_response(500, f"{type(error).__name__}: {error}")
-            self._send(response, head=head)
+        if url.path == "/api/session":
+            self._send(self._session(), head=head)
+        elif url.path.startswith("/api/"):
+            self._send(self._api(url.path, query, b"", method="GET"), head=head)
         elif url.path in STATIC_FILES:
             self._send(self._static_file(url.path), head=head)
         else:
             self._send(error_response(404, "not found"), head=head)
+
+    def _session(self) -> Response:
+        """What the page needs to write: whether it may, and the token for the header."""
+        read_only = self.server.read_only
+        token = None if read_only else self.server.token
+        return json_response({"read_only": read_only, "write_token": token})
 
     def _token_exchange(self, token: str) -> Response:
         """Set the cookie from ``?token=`` and send the browser to ``/`` without it."""

@@ -132,7 +132,9 @@ def test_an_uncaught_exception_fails_the_run_and_ctrl_c_cancels_it(
     assert _points(record.run_id, store, "loss") == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
 
     cancelled = interrupted.finish()
-    assert cancelled.returncode == 1
+    # An uncaught KeyboardInterrupt ends Python by SIGINT (130 in a shell), or with 1
+    # when a module is first imported during shutdown (that resets CPython's flag).
+    assert cancelled.returncode in (-signal.SIGINT, 1)
     record = pacha.load_run(cancelled.line("RUN"), uri=store)
     assert record.status is pacha.RunStatus.CANCELLED
     assert _points(record.run_id, store, "loss") == [(0, 1.0), (1, 0.5), (2, 1 / 3)]

@@ -196,14 +196,11 @@ def duckdb_count(source: str) -> int:
 def stored_table(store: str, run_id: str, trial: Trial) -> pa.Table:
     """The run's points via pyarrow.dataset, checked against DuckDB's count."""
     folder = Path(store) / "metrics" / f"run_id={run_id}"
-    if not folder.exists():  # killed before its first flush
+    if not any(folder.glob("*.parquet")):  # killed before its first part landed (or mid-write)
         return pa.table({"name": pa.array([], pa.string()), "step": pa.array([], pa.int64())})
     dataset = ds.dataset(Path(store) / "metrics", format="parquet", partitioning="hive")
     table = dataset.to_table(columns=["name", "step", "value"], filter=ds.field("run_id") == run_id)
-    if any(folder.glob("*.parquet")):
-        counted = duckdb_count(f"read_parquet('{folder}/*.parquet')")
-    else:
-        counted = 0
+    counted = duckdb_count(f"read_parquet('{folder}/*.parquet')")
     if counted != table.num_rows:
         trial.problems.append(f"DuckDB counts {counted} points, pyarrow {table.num_rows}")
     return table

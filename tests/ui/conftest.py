@@ -23,7 +23,7 @@ import pacha_sdk as pacha
 from pacha_sdk.ui import StoreReader, UiServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page
+    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Dialog, Page
 
     from tests.servers import ObjectStore
 
@@ -99,8 +99,8 @@ def local_store(tmp_path: Any) -> Store:
     return populate(Store(str(tmp_path / "store"), None))
 
 
-def start_server(store: Store) -> UiServer:
-    server = UiServer(StoreReader(store.uri, store.storage_options))
+def start_server(store: Store, *, read_only: bool = False) -> UiServer:
+    server = UiServer(StoreReader(store.uri, store.storage_options), read_only=read_only)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
     ).start()
@@ -148,28 +148,62 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser, server: UiServer) -> Iterator[Page]:
-    """A fresh browser context on the UI, signed in through the printed URL.
+@dataclass
+class PageProblems:
+    """What went wrong on a page: script errors, CSP violations, alerts, failed requests.
 
-    Any script error, CSP violation or alert on the page fails the test.
+    Chromium logs every HTTP error answer as a console error; a test that
+    provokes one on purpose (a refused edit is a 400) says so with
+    :meth:`expect_status`, and the others still fail the test.
     """
+
+    seen: list[str] = field(default_factory=list)
+    expected: set[int] = field(default_factory=set)
+
+    def expect_status(self, *statuses: int) -> None:
+        """Let answers with these HTTP statuses pass (they are what the test provokes)."""
+        self.expected.update(statuses)
+
+    def unexpected(self) -> list[str]:
+        """Every problem but the expected failed requests."""
+        marks = [f"the server responded with a status of {status} " for status in self.expected]
+        return [seen for seen in self.seen if not any(mark in seen for mark in marks)]
+
+
+@pytest.fixture
+def page_problems() -> PageProblems:
+    """The problems of the test's :func:`page` (empty at the end, or the test fails)."""
+    return PageProblems()
+
+
+def open_page(browser: Browser, url: str, problems: PageProblems) -> tuple[BrowserContext, Page]:
+    """A fresh browser context on *url*, its problems recorded in *problems*."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
     tab = context.new_page()
-    problems: list[str] = []
 
     def on_dialog(dialog: Dialog) -> None:
-        problems.append(f"dialog: {dialog.message}")
+        problems.seen.append(f"dialog: {dialog.message}")
         dialog.dismiss()
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            problems.append(f"console: {message.text}")
+            problems.seen.append(f"console: {message.text}")
 
-    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("pageerror", lambda error: problems.seen.append(f"page error: {error}"))
     tab.on("dialog", on_dialog)
     tab.on("console", on_console)
-    tab.goto(server.url)
+    tab.goto(url)
+    return context, tab
+
+
+@pytest.fixture
+def page(browser: Browser, server: UiServer, page_problems: PageProblems) -> Iterator[Page]:
+    """A fresh browser context on the UI, signed in through the printed URL.
+
+    Any script error, CSP violation or alert on the page fails the test, and
+    so does any failed request the test did not expect (:class:`PageProblems`).
+    """
+    context, tab = open_page(browser, server.url, page_problems)
     yield tab
     context.close()
-    assert problems == []
+    assert page_problems.unexpected() == []

@@ -180,11 +180,14 @@ def test_no_path_reaches_files_outside_the_fixed_map(local_server: UiServer, pat
     assert status == 404, body
 
 
-def test_the_ui_is_read_only(local_server: UiServer) -> None:
+def test_only_the_curation_routes_take_post(local_server: UiServer) -> None:
     for method in ("POST", "PUT", "DELETE"):
-        status, _, body = request(local_server, "/api/runs", method=method)
+        status, headers, body = request(local_server, "/api/runs", method=method)
         assert status == 405
-        assert "read-only" in json.loads(body)["error"]
+        assert "GET, HEAD" in json.loads(body)["error"]
+    assert headers.get("Allow") is None  # PUT and DELETE are no method of any route
+    status, headers, _ = request(local_server, "/api/runs", method="POST")
+    assert headers["Allow"] == "GET, HEAD"
 
 
 def test_metrics_returns_every_point_when_few(local_server: UiServer, local_store: Store) -> None:

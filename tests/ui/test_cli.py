@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,31 @@ def test_prints_the_url_serves_and_exits_0_on_ctrl_c(tmp_path: Path, stop: signa
     assert "stopped" in errors
 
 
+def test_read_only_refuses_writes_and_says_so(tmp_path: Path) -> None:
+    uri = str(tmp_path / "store")
+    with pacha.run(uri=uri, name="kept") as run:
+        run.log_metric("loss", 0.25, step=0)
+    with start("--uri", uri, "--read-only") as server:
+        assert server.stdout is not None
+        assert server.stderr is not None
+        base, token = server.stdout.readline().strip().split("/?token=")
+        request = urllib.request.Request(
+            f"{base}/api/runs/{run.run_id}/annotations",
+            data=json.dumps({"note": "x"}).encode(),
+            headers={"X-Pacha-Token": token, "Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        with refused.value as answer:
+            assert answer.code == 405
+            assert "read-only" in json.load(answer)["error"]
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+        assert "(read-only)" in server.stderr.read()
+    assert pacha.load_run(run.run_id, uri=uri).note is None
+
+
 def test_another_host_is_warned_about(tmp_path: Path) -> None:
     with start("--uri", str(tmp_path), "--host", "0.0.0.0") as server:
         assert server.stdout is not None
@@ -98,6 +124,18 @@ def test_bad_arguments_are_usage_errors(
 def test_an_unreachable_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ui", "--uri", "nosuch://bucket/x", "--no-browser"]) == 1
     assert capsys.readouterr().err.startswith("pacha: error:")
+
+
+def test_a_missing_local_store_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo-runs"
+    assert main(["ui", "--uri", str(missing), "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pacha: error:")
+    assert str(missing) in err
+    assert "does not exist" in err
+    assert not missing.exists()  # the UI never creates the store it was asked to read
 
 
 def test_without_numpy_it_names_the_extra(tmp_path: Path) -> None:

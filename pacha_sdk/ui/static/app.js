@@ -1,4 +1,4 @@
-// The page's router: #/ runs, #/charts?runs=a,b, #/run/<id>, #/compare?runs=a,b.
+// The page's router: #/ runs, #/charts?runs=a,b, #/run/<id>, #/compare?runs=a,b, #/trash.
 // Each view renders into <main> and returns a stop() that ends its polling.
 
 import { el, clear, routeParams } from "./util.js";
@@ -6,6 +6,7 @@ import { showRuns } from "./runs.js";
 import { showCharts } from "./charts.js";
 import { showRun } from "./run.js";
 import { showCompare } from "./compare.js";
+import { showTrash } from "./trash.js";
 
 const main = document.getElementById("main");
 let stopView = () => {};
@@ -26,6 +27,7 @@ function route() {
   if (path === "/" || path === "") view = showRuns(main, params);
   else if (path === "/charts") view = showCharts(main, params);
   else if (path === "/compare") view = showCompare(main, params);
+  else if (path === "/trash") view = showTrash(main);
   else if (path.startsWith("/run/")) view = showRun(main, decodeURIComponent(path.slice(5)));
   else main.append(el("p", { class: "error" }, "No such page."));
   stopView = typeof view === "function" ? view : () => {};

@@ -1,8 +1,11 @@
 // One run's page: everything in run.json, rank records, artifacts with download,
-// lineage as links, the captured console output, and the run's charts.
+// lineage as links, the captured console output, and the run's charts; the "Curate"
+// card edits its name, tags and note, archives or deletes it (curate.js), and a run in
+// the trash gets a Restore button instead.
 
-import { api, el, formatValue, formatTime, formatDuration, statusText, runLabel, shortId, hparamOrder, metricOrder } from "./util.js";
+import { api, el, formatValue, formatTime, formatDuration, statusText, runLabel, shortId, hparamOrder, metricOrder, getSession } from "./util.js";
 import { mountCharts } from "./charts.js";
+import { curationCard, deletedView } from "./curate.js";
 
 export function section(title, ...content) {
   return el("section", { class: "card", dataset: { section: title.toLowerCase() } }, el("h2", {}, title), ...content);
@@ -60,18 +63,36 @@ function jsonBlock(value) {
   return el("pre", { class: "json" }, JSON.stringify(value, null, 2));
 }
 
-const SHOWN = new Set(["name", "tags", "summary", "traceback", "environment", "inputs", "heartbeat_at", "flush_interval", "parent_run_id", "sdk_version"]);
+const SHOWN = new Set([
+  "name", "tags", "summary", "traceback", "environment", "inputs", "heartbeat_at", "flush_interval", "parent_run_id",
+  "sdk_version", "note", "archived", "edited_at", "edited_by",
+]);
+
+function header(run) {
+  const status = statusText(run);
+  return el("div", { class: "run-header" },
+    el("h1", { id: "run-name" }, runLabel(run)),
+    el("span", { class: `status ${status}`, id: "run-status" }, status),
+    el("span", { class: "badge archived", id: "archived-badge", hidden: !run.archived }, "archived"),
+    el("a", { href: `#/charts?runs=${run.run_id}`, class: "quiet" }, "charts only"));
+}
 
 export function showRun(main, runId) {
   let stopCharts = () => {};
   let stopped = false;
   main.append(el("p", { class: "muted" }, "Loading run…"));
-  (async () => {
-    let run;
+  const load = async () => {
+    let run, session;
     try {
-      run = await api(`/api/runs/${encodeURIComponent(runId)}`);
+      [run, session] = await Promise.all([api(`/api/runs/${encodeURIComponent(runId)}`), getSession()]);
     } catch (error) {
-      main.replaceChildren(el("p", { class: "error", id: "run-error" }, error.message));
+      if (stopped) return;
+      if (error.body?.deleted) {
+        const readOnly = (await getSession().catch(() => ({ read_only: true }))).read_only;
+        main.replaceChildren(deletedView(runId, error.message, { readOnly, onRestored: load }));
+      } else {
+        main.replaceChildren(el("p", { class: "error", id: "run-error" }, error.message));
+      }
       return;
     }
     const [lineage, console_] = await Promise.all([
@@ -82,10 +103,16 @@ export function showRun(main, runId) {
     const status = statusText(run);
     const extra = run.extra || {};
     const hp = run.hyperparameters_flat || {};
-    const header = el("div", { class: "run-header" },
-      el("h1", { id: "run-name" }, runLabel(run)),
-      el("span", { class: `status ${status}`, id: "run-status" }, status),
-      el("a", { href: `#/charts?runs=${run.run_id}`, class: "quiet" }, "charts only"));
+    let top = header(run);
+    const curate = curationCard(run, {
+      readOnly: session.read_only,
+      onChange: (record) => { const next = header(record); top.replaceWith(next); top = next; },
+      onDeleted: (deleted) => {
+        stopCharts();
+        const message = `${runLabel(deleted.record || run)} is in the trash now.`;
+        main.replaceChildren(deletedView(runId, message, { readOnly: false, onRestored: load }));
+      },
+    });
     const overview = keyValues([
       ["run id", el("span", { class: "mono" }, run.run_id)],
       ["status", status],
@@ -100,15 +127,11 @@ export function showRun(main, runId) {
       ["log", run.log_uri],
       ["sdk", extra.sdk_version],
     ]);
-    const tags = Object.entries(run.tags || {});
-    const parts = [header, section("Overview", overview)];
+    const parts = [top, curate, section("Overview", overview)];
     if (run.error_message || extra.traceback) {
       parts.push(section("Error",
         el("p", { class: "error", id: "error-message" }, run.error_message ?? ""),
         extra.traceback ? el("pre", { class: "traceback", id: "traceback" }, String(extra.traceback)) : null));
-    }
-    if (tags.length) {
-      parts.push(section("Tags", el("div", { class: "tags", id: "tags" }, ...tags.map(([k, v]) => el("span", { class: "tag" }, v ? `${k}=${v}` : k)))));
     }
     parts.push(section("Hyperparameters", keyValues(hparamOrder(Object.keys(hp)).map((name) => [name, hp[name]]))));
     const summary = run.summary || {};
@@ -127,8 +150,10 @@ export function showRun(main, runId) {
     }
     const rest = Object.fromEntries(Object.entries(extra).filter(([key]) => !SHOWN.has(key)));
     if (Object.keys(rest).length) parts.push(section("Other fields", jsonBlock(rest)));
+    stopCharts();
     main.replaceChildren(...parts);
     stopCharts = mountCharts(main.querySelector("#run-charts"), [run.run_id]);
-  })();
+  };
+  load();
   return () => { stopped = true; stopCharts(); };
 }

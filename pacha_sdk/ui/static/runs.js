@@ -1,13 +1,16 @@
 // The runs table: every run, sortable by any column, filtered by status, text and
 // conditions, paginated so 10,000 runs stay responsive (sorting and filtering run
-// over plain arrays; only one page of rows is ever in the DOM).
+// over plain arrays; only one page of rows is ever in the DOM). Archived runs are
+// listed only when "show archived" is ticked; the selected runs can be archived,
+// tagged or deleted in bulk (curate.js) unless the server is read-only.
 
 import {
   api, el, clear, shortId, statusText, formatValue, formatTime, formatDuration,
-  elapsedSeconds, varyingHparams, metricOrder, SYSTEM_PREFIX,
+  elapsedSeconds, varyingHparams, metricOrder, SYSTEM_PREFIX, getSession,
 } from "./util.js";
 import { parseFilter, matches, FilterError } from "./filter.js";
 import { setLive } from "./app.js";
+import { bulkToolbar } from "./curate.js";
 
 const PAGE_SIZE = 100;
 const STATUSES = ["all", "running", "stale", "completed", "failed", "cancelled", "pending"];
@@ -55,7 +58,7 @@ export function showRuns(main, params) {
   let timer = null;
   const state = {
     runs: [], status: params.get("status") || "all", query: params.get("q") || "",
-    sort: { key: "started", dir: -1 }, page: 0, showSystem: false,
+    sort: { key: "started", dir: -1 }, page: 0, showSystem: false, showArchived: false,
   };
 
   const filterBox = el("input", {
@@ -65,6 +68,7 @@ export function showRuns(main, params) {
   const statusSelect = el("select", { id: "status-filter" }, ...STATUSES.map((s) => el("option", { value: s }, s)));
   statusSelect.value = state.status;
   const systemToggle = el("label", { class: "toggle" }, el("input", { type: "checkbox", id: "show-system" }), " system metrics");
+  const archivedToggle = el("label", { class: "toggle" }, el("input", { type: "checkbox", id: "show-archived" }), " show archived");
   const message = el("span", { class: "filter-message", id: "filter-message" });
   const chartButton = el("button", { id: "chart-selected", type: "button" }, "Chart selected");
   const compareButton = el("button", { id: "compare-selected", type: "button" }, "Compare selected");
@@ -72,9 +76,31 @@ export function showRuns(main, params) {
   const count = el("span", { class: "muted", id: "run-count" });
   const table = el("table", { class: "runs", id: "runs-table" });
   const pager = el("div", { class: "pager" });
+  const listed = (run) => state.showArchived || !run.archived;
+  const bulk = bulkToolbar({
+    selectedRuns: () => state.runs.filter((run) => selected.has(run.run_id) && listed(run)),
+    onUpdated: (records) => {
+      for (const record of records) {
+        const entry = state.runs.find((run) => run.run_id === record.run_id);
+        if (entry) Object.assign(entry, { name: record.name, tags: record.tags, note: record.note, archived: record.archived });
+        if (entry && !listed(entry)) selected.delete(entry.run_id);
+      }
+      saveSelection();
+      render();
+    },
+    onDeleted: (ids) => {
+      const gone = new Set(ids);
+      state.runs = state.runs.filter((run) => !gone.has(run.run_id));
+      for (const id of ids) selected.delete(id);
+      saveSelection();
+      render();
+    },
+  });
   main.append(
-    el("div", { class: "toolbar" }, filterBox, statusSelect, systemToggle, message),
-    el("div", { class: "toolbar" }, chartButton, compareButton, clearButton, count),
+    el("div", { class: "toolbar" }, filterBox, statusSelect, systemToggle, archivedToggle, message),
+    el("div", { class: "toolbar" }, chartButton, compareButton, clearButton, count,
+      el("a", { href: "#/trash", id: "trash-link", class: "push-right" }, "Trash")),
+    bulk.element,
     el("div", { class: "table-wrap" }, table),
     pager,
   );
@@ -89,13 +115,14 @@ export function showRuns(main, params) {
       message.textContent = error.message;
     }
     const wanted = state.status;
-    return state.runs.filter((run) => (wanted === "all" || statusText(run) === wanted) && matches(run, clauses));
+    return state.runs.filter((run) => listed(run) && (wanted === "all" || statusText(run) === wanted) && matches(run, clauses));
   }
 
   function updateButtons() {
     chartButton.disabled = selected.size === 0;
     compareButton.disabled = selected.size < 2;
     clearButton.disabled = selected.size === 0;
+    bulk.update(selected.size);
   }
 
   function render() {
@@ -105,7 +132,9 @@ export function showRuns(main, params) {
     const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
     state.page = Math.min(state.page, pages - 1);
     const pageRows = rows.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
-    count.textContent = `${rows.length} of ${state.runs.length} runs · ${selected.size} selected`;
+    const total = state.runs.filter(listed).length;
+    const countText = () => `${rows.length} of ${total} runs · ${selected.size} selected`;
+    count.textContent = countText();
 
     const allBox = el("input", {
       type: "checkbox", title: "select every run the filter shows",
@@ -126,14 +155,14 @@ export function showRuns(main, params) {
         },
       }, c.label, c.key === column.key ? (state.sort.dir > 0 ? " ▲" : " ▼") : ""),
     ));
-    const body = el("tbody", {}, ...pageRows.map((run) => el("tr", { dataset: { runId: run.run_id } },
+    const body = el("tbody", {}, ...pageRows.map((run) => el("tr", { dataset: { runId: run.run_id }, class: run.archived ? "archived" : "" },
       el("td", { class: "select" }, el("input", {
         type: "checkbox", checked: selected.has(run.run_id), title: "select",
         onchange: (event) => {
           event.target.checked ? selected.add(run.run_id) : selected.delete(run.run_id);
           saveSelection();
           updateButtons();
-          count.textContent = `${rows.length} of ${state.runs.length} runs · ${selected.size} selected`;
+          count.textContent = countText();
         },
       })),
       ...columns.map((c) => {
@@ -142,7 +171,8 @@ export function showRuns(main, params) {
         }
         if (c.key === "status") {
           const status = statusText(run);
-          return el("td", {}, el("span", { class: `status ${status}`, title: run.error_message || "" }, status));
+          return el("td", {}, el("span", { class: `status ${status}`, title: run.error_message || "" }, status),
+            run.archived ? el("span", { class: "badge archived" }, "archived") : null);
         }
         const text = c.show ? c.show(run) : formatValue(c.get(run));
         return el("td", { class: [c.num ? "num" : "", c.mono ? "mono" : ""].join(" ").trim() }, text);
@@ -163,7 +193,9 @@ export function showRuns(main, params) {
   async function load() {
     const started = performance.now();
     try {
-      state.runs = await api("/api/runs");
+      const [runs, session] = await Promise.all([api("/api/runs", { archived: "all" }), getSession()]);
+      state.runs = runs;
+      bulk.element.hidden = session.read_only;
     } catch (error) {
       if (!stopped) clear(main).append(el("p", { class: "error" }, `Could not list runs: ${error.message}`));
       return;
@@ -187,6 +219,7 @@ export function showRuns(main, params) {
   });
   statusSelect.addEventListener("change", () => { state.status = statusSelect.value; state.page = 0; render(); });
   systemToggle.firstChild.addEventListener("change", (event) => { state.showSystem = event.target.checked; render(); });
+  archivedToggle.firstChild.addEventListener("change", (event) => { state.showArchived = event.target.checked; state.page = 0; render(); });
   const go = (page, min) => () => {
     if (selected.size >= min) location.hash = `#/${page}?runs=${[...selected].join(",")}`;
   };

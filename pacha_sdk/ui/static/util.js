@@ -2,20 +2,43 @@
 // Every string that comes from the store goes into the page through textContent
 // (el() below), never through innerHTML, so a run named "<img onerror=...>" is text.
 
+async function answer(response) {
+  const body = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) {
+    const error = new Error(body.error || `HTTP ${response.status}`);
+    error.status = response.status;
+    error.body = body;
+    throw error;
+  }
+  return body;
+}
+
 export async function api(path, params = {}) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value !== undefined && value !== null) query.set(key, String(value));
   }
   const url = query.toString() ? `${path}?${query}` : path;
-  const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-  const body = await response.json().catch(() => ({ error: response.statusText }));
-  if (!response.ok) {
-    const error = new Error(body.error || `HTTP ${response.status}`);
-    error.status = response.status;
-    throw error;
-  }
-  return body;
+  return answer(await fetch(url, { credentials: "same-origin", cache: "no-store" }));
+}
+
+// {read_only, write_token}: asked once per page load. The cookie alone never
+// lets a request write: writes carry the token in a header, which only this
+// page (same origin) can read from /api/session.
+let session = null;
+export function getSession() {
+  session ??= api("/api/session").catch((error) => { session = null; throw error; });
+  return session;
+}
+
+// A write route: JSON in, JSON out, the token in X-Pacha-Token.
+export async function post(path, body = {}) {
+  const { write_token: token } = await getSession();
+  return answer(await fetch(path, {
+    method: "POST", credentials: "same-origin", cache: "no-store",
+    headers: { "Content-Type": "application/json", "X-Pacha-Token": token || "" },
+    body: JSON.stringify(body),
+  }));
 }
 
 // el("td", {class: "num", title: x}, child, "text", ...): children are nodes or text.
