@@ -194,7 +194,7 @@ with pacha.run(uri=root, flush_rows=flush_rows) as run:
     elapsed = time.perf_counter() - start
 done.set()
 peak = max(peak, process.memory_info().rss)
-stored = pacha.read_metrics(run.run_id, uri=root).num_rows - 1
+stored = pacha.read_metrics(run.run_id, uri=root, names=names).num_rows
 print((peak - baseline) / 2**20, (baseline - bare) / 2**20, elapsed, stored)
 """
 

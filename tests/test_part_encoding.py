@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pacha_sdk as pacha
 from pacha_sdk.storage.parts import build_part, encode_part, latest_points, part_bytes
 from pacha_sdk.storage.schema import METRIC_SCHEMA
 
@@ -122,3 +124,16 @@ def test_the_writers_encoding_reads_back_as_the_built_part(
     assert table.schema == METRIC_SCHEMA
     assert repr(table.to_pylist()) == repr(built.to_pylist())  # repr: NaN equals NaN
     assert repr(latest) == repr(latest_points(built))
+
+
+def test_a_part_file_holds_at_most_flush_rows_points(store: str) -> None:
+    with pacha.run(uri=store, flush_rows=1_000, flush_interval=3600) as run:
+        for step in range(3_500):
+            run.log_metric("loss", float(step), step)
+    parts = sorted((Path(store) / "metrics" / f"run_id={run.run_id}").glob("part-*.parquet"))
+    sizes = [pq.ParquetFile(part).metadata.num_rows for part in parts]
+    assert sum(sizes) == 3_500
+    assert max(sizes) <= 1_000
+    table = pacha.read_metrics(run.run_id, uri=store)
+    assert table.column("step").to_pylist() == list(range(3_500))
+    assert table.column("value").to_pylist() == [float(step) for step in range(3_500)]

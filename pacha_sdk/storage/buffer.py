@@ -66,14 +66,17 @@ class MetricBuffer:
         self.parts_settled = 0
         """Part files 0 .. ``parts_settled - 1`` of the writer are merged into the latest points."""
 
-    def take(self) -> Rows:
-        """Remove and return every point logged so far (may be empty). Writer thread only.
+    def take(self, limit: int | None = None) -> Rows:
+        """Remove and return the oldest points, at most *limit* (may be empty). Writer thread only.
 
         With a ``prepare`` hook, returns what it makes of the points (it must
         not raise); the points stay visible to :meth:`latest` throughout.
         """
         size = len(self.rows)
-        taken = self.rows[: size - size % FIELDS]
+        end = size - size % FIELDS
+        if limit is not None:
+            end = min(end, limit * FIELDS)
+        taken = self.rows[:end]
         if not taken:
             return taken
         batch = taken if self._prepare is None else self._prepare(taken)

@@ -190,6 +190,10 @@ class MetricWriter(threading.Thread):
             flushed = self._done.wait_for(lambda: self._completed >= ticket, timeout)
         return flushed and self.points_lost == lost
 
+    def wake(self) -> None:
+        """Look at the buffer now rather than at the next poll (the run's backpressure calls it)."""
+        self._wake.set()
+
     def stop(self, timeout: float) -> bool:
         """Flush what is left and end the thread, waiting at most *timeout* seconds.
 
@@ -237,7 +241,8 @@ class MetricWriter(threading.Thread):
         while not self._released:
             now = clock.monotonic()
             wake_at = min(next_flush, self._give_up_at, next_retry if self._pending else math.inf)
-            clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
+            if len(self._buffer) < self.flush_rows or (self._pending and now < next_retry):
+                clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
             self._wake.clear()
             with self._done:
                 ticket = self._requested
@@ -315,7 +320,16 @@ class MetricWriter(threading.Thread):
             )
 
     def _encode_new_rows(self) -> None:
-        batch = self._buffer.take()
+        """Encode the points buffered now, as parts of at most ``flush_rows`` points each.
+
+        Points logged meanwhile wait for the next cycle, so a loop logging
+        faster than this encodes cannot keep the writer from storing.
+        """
+        chunks = -(-len(self._buffer) // self.flush_rows)
+        for _ in range(chunks):
+            self._encode_part(self._buffer.take(self.flush_rows))
+
+    def _encode_part(self, batch: Rows) -> None:
         if not batch:
             return
         self._points_taken += len(batch) // FIELDS
