@@ -5,14 +5,17 @@ One small thread per run, shaped like rich's refresh thread: it waits on an
 seconds, when the buffer reaches ``flush_rows`` points, on request or when
 stopped, it
 
-1. takes every buffered row and encodes it as one Parquet part (in memory),
+1. takes every buffered row and encodes it as Parquet parts of at most
+   ``flush_rows`` points each (in memory),
 2. creates each pending part in the store (create-only, so a retry after a
    lost reply finds its own file and moves on),
 3. calls the heartbeat (the run rewrites ``run.json``).
 
 The training loop never signals the writer: the writer looks at the
 buffer's length every :data:`POLL_SECONDS`, which keeps even that check
-off the hot path.
+off the hot path. Only a loop that outruns it wakes it, from the slow path
+of its backpressure (:meth:`MetricWriter.wake`), and while a full part is
+waiting the writer does not sleep between cycles.
 
 For a remote store each part goes to a local :class:`~pacha_sdk.storage.spool.Spool`
 (fsynced) before it is sent, and leaves it once the store has it: a remote
