@@ -5,17 +5,14 @@ One small thread per run, shaped like rich's refresh thread: it waits on an
 seconds, when the buffer reaches ``flush_rows`` points, on request or when
 stopped, it
 
-1. takes every buffered row and encodes it as Parquet parts of at most
-   ``flush_rows`` points each (in memory),
+1. takes the buffered rows and encodes them as parts of at most ``flush_rows`` points,
 2. creates each pending part in the store (create-only, so a retry after a
    lost reply finds its own file and moves on),
 3. calls the heartbeat (the run rewrites ``run.json``).
 
-The training loop never signals the writer: the writer looks at the
-buffer's length every :data:`POLL_SECONDS`, which keeps even that check
-off the hot path. Only a loop that outruns it wakes it, from the slow path
-of its backpressure (:meth:`MetricWriter.wake`), and while a full part is
-waiting the writer does not sleep between cycles.
+The training loop wakes the writer only from its backpressure's slow path
+(``MetricBuffer.writer_wake``); else the writer looks at the buffer's length
+every :data:`POLL_SECONDS`, which keeps even that check off the hot path.
 
 For a remote store each part goes to a local :class:`~pacha_sdk.storage.spool.Spool`
 (fsynced) before it is sent, and leaves it once the store has it: a remote
@@ -137,7 +134,7 @@ class MetricWriter(threading.Thread):
         """Seconds one store call may take while the run goes on."""
         self._pending: deque[_PendingPart] = deque()
         self._seq = 0
-        self._wake = threading.Event()
+        self._wake = buffer.writer_wake
         self._done = threading.Condition()
         self._requested = 0
         self._completed = 0
@@ -193,10 +190,6 @@ class MetricWriter(threading.Thread):
             flushed = self._done.wait_for(lambda: self._completed >= ticket, timeout)
         return flushed and self.points_lost == lost
 
-    def wake(self) -> None:
-        """Look at the buffer now rather than at the next poll (the run's backpressure calls it)."""
-        self._wake.set()
-
     def stop(self, timeout: float) -> bool:
         """Flush what is left and end the thread, waiting at most *timeout* seconds.
 
@@ -244,8 +237,7 @@ class MetricWriter(threading.Thread):
         while not self._released:
             now = clock.monotonic()
             wake_at = min(next_flush, self._give_up_at, next_retry if self._pending else math.inf)
-            if len(self._buffer) < self.flush_rows or (self._pending and now < next_retry):
-                clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
+            clock.wait(self._wake, max(0.0, min(wake_at - now, POLL_SECONDS)))
             self._wake.clear()
             with self._done:
                 ticket = self._requested
@@ -323,31 +315,22 @@ class MetricWriter(threading.Thread):
             )
 
     def _encode_new_rows(self) -> None:
-        """Encode the points buffered now, as parts of at most ``flush_rows`` points each.
-
-        Points logged meanwhile wait for the next cycle, so a loop logging
-        faster than this encodes cannot keep the writer from storing.
-        """
-        chunks = -(-len(self._buffer) // self.flush_rows)
-        for _ in range(chunks):
-            self._encode_part(self._buffer.take(self.flush_rows))
-
-    def _encode_part(self, batch: Rows) -> None:
-        if not batch:
-            return
-        self._points_taken += len(batch) // FIELDS
-        encoded = self._encode(batch)
-        if encoded is None:
-            self._buffer.settle(batch, {})
-            return
-        data, latest = encoded
-        key = part_key(self._run_id, self._writer_id, self._seq)
-        self._seq += 1
-        pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=data)
-        self._pending.append(pending)
-        if self._backend.write_ahead:
-            self._spool_part(pending, keep_in_memory=True)
-        self._buffer.settle(batch, latest, part=self._seq - 1)
+        for batch in self._buffer.batches(self.flush_rows):  # what is buffered now
+            if not batch:
+                continue
+            self._points_taken += len(batch) // FIELDS
+            encoded = self._encode(batch)
+            if encoded is None:
+                self._buffer.settle(batch, {})
+                continue
+            data, latest = encoded
+            key = part_key(self._run_id, self._writer_id, self._seq)
+            self._seq += 1
+            pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=data)
+            self._pending.append(pending)
+            if self._backend.write_ahead:
+                self._spool_part(pending, keep_in_memory=True)
+            self._buffer.settle(batch, latest, part=self._seq - 1)
 
     def _encode(self, batch: Rows) -> tuple[bytes, Latest] | None:
         """The batch as Parquet bytes and its latest points; ``None`` if it cannot be encoded.

@@ -239,7 +239,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
                 self.run_id,
                 len(self._buffer),
             )
-        writer.wake()
+        self._buffer.writer_wake.set()  # take the points now, not at its next poll
         while writer.is_alive() and len(self._rows) > self._max_slots // 2:
             self._clock.sleep(0.002)
 
