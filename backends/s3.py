@@ -18,7 +18,14 @@ What this backend adds to the generic :class:`FsspecBackend`:
   GETs in flight, and the client's connection pool is sized to match
   (``config_kwargs["max_pool_connections"]``, botocore's default is 10);
   listings report each object's size and ETag, so readers learn both
-  without a request per object.
+  without a request per object; the shared botocore session parses their
+  timestamps without dateutil (:mod:`~pacha_sdk.backends._s3_session`).
+* **pyarrow's own client for large reads.** :meth:`S3Backend.arrow_filesystem`
+  (``metrics_dataset`` scans) and :meth:`S3Backend.read_many` of 64 keys or
+  more use pyarrow's C++ S3 client, opened from the same settings
+  (:mod:`~pacha_sdk.backends._s3_arrow`, which says what it maps): less CPU
+  per request, many requests at once off the GIL. Where a setting cannot be
+  mapped, or in a forked child, s3fs serves as before.
 * **Bounded retries.** Transient failures (connection refused or reset,
   timeouts, 5xx, throttling) are retried by botocore, 3 attempts with jittered
   exponential backoff unless ``config_kwargs["retries"]`` says otherwise, and
@@ -38,13 +45,18 @@ import builtins
 import errno
 import functools
 import os
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pacha_sdk.backends._bucket import BucketBackend
+from pacha_sdk.backends._s3_arrow import arrow_s3_filesystem, is_transport_error, read_objects
 from pacha_sdk.backends._s3_listing import list_rest
+from pacha_sdk.backends._s3_session import aws_environment, shared_session
 from pacha_sdk.backends.base import StoredObject
 from pacha_sdk.exceptions import StoreError, StorePermissionError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
 
 __all__ = ["S3Backend"]
 
@@ -101,12 +113,18 @@ class S3Backend(BucketBackend):
     endpoint_hint: ClassVar[str] = "endpoint_url / AWS_ENDPOINT_URL"
     page_size: int | None = None
     """Keys per listing page (``MaxKeys``); ``None`` is the server's default, 1,000 on S3."""
+    native_batch: int = 64
+    """Fewest keys :meth:`read_many` reads through pyarrow's own client: below that a
+    batch is over within a few round trips either way, and s3fs needs one request
+    per object where pyarrow needs two."""
+    _native: tuple[int, pyarrow.fs.FileSystem | None] | None = None
+    """The process that opened :meth:`arrow_filesystem`'s native client, and the client."""
 
     def _open_filesystem(self) -> tuple[Any, str]:
         """Open s3fs with caches off and bounded retries; return it and ``bucket/prefix``."""
         options = dict(self._storage_options)
         if "session" not in options and "profile" not in options:
-            options["session"] = _shared_session(_aws_environment())
+            options["session"] = shared_session(aws_environment())
         options["skip_instance_cache"] = True
         options["use_listings_cache"] = False
         config = dict(options.get("config_kwargs") or {})
@@ -175,6 +193,56 @@ class S3Backend(BucketBackend):
         if not found:
             self._check_bucket()
         return sorted(item for item in found if item.key and not item.key.endswith("/"))
+
+    def read_many(self, keys: Sequence[str]) -> builtins.list[bytes | None]:
+        """Each object at *keys* whole (``None`` where missing), many at once.
+
+        A batch of :attr:`native_batch` keys or more goes through pyarrow's
+        own client (:func:`~pacha_sdk.backends._s3_arrow.read_objects`, a
+        HEAD and a GET per object on :attr:`read_concurrency` threads), fewer
+        through s3fs (one GET each, as :meth:`read_bytes`). An object pyarrow
+        fails to read is read again through s3fs, so a failure raises exactly
+        what it raises there (denied, missing bucket...), except that a store
+        pyarrow could not reach or that did not answer in time raises
+        :class:`ConnectionError` at once rather than waiting out s3fs' own
+        timeouts too.
+        """
+        native = self._native_filesystem() if len(keys) >= self.native_batch else None
+        if native is None:
+            return super().read_many(keys)
+        paths = [self._path(key) for key in keys]
+        found = read_objects(native, paths, self.read_concurrency)
+        failed = [index for index, value in enumerate(found) if isinstance(value, OSError)]
+        for index in failed:
+            error = found[index]
+            if isinstance(error, OSError) and is_transport_error(error):
+                message = self._redact(str(error))
+                raise ConnectionError(
+                    f"S3 did not answer (GET on bucket {self._bucket!r}): {message}"
+                ) from error
+        if None in found:
+            self._check_bucket()  # a missing bucket is not a missing object
+        again = iter(super().read_many([keys[index] for index in failed]))
+        return [next(again) if isinstance(value, OSError) else value for value in found]
+
+    def arrow_filesystem(self) -> tuple[pyarrow.fs.FileSystem, str]:
+        """The store for pyarrow: its own S3 client where the settings map, else s3fs wrapped.
+
+        See :mod:`~pacha_sdk.backends._s3_arrow` for when s3fs serves instead.
+        """
+        native = self._native_filesystem()
+        if native is None:
+            return super().arrow_filesystem()
+        return native, self._prefix.rstrip("/")
+
+    def _native_filesystem(self) -> pyarrow.fs.FileSystem | None:
+        """The native client for this store, opened once per backend and process; or None."""
+        if self._native is None or self._native[0] != os.getpid():
+            config = dict(self._storage_options.get("config_kwargs") or {})
+            config.setdefault("retries", dict(DEFAULT_RETRIES))
+            options = {**self._storage_options, "config_kwargs": config}
+            self._native = (os.getpid(), arrow_s3_filesystem(options))
+        return self._native[1]
 
     # Internals.
 
@@ -281,25 +349,6 @@ def _botocore_exceptions() -> Any:
     from botocore import exceptions  # type: ignore[import-untyped]
 
     return exceptions
-
-
-def _aws_environment() -> tuple[tuple[str, str], ...]:
-    """Return the ``AWS_*`` variables, the key under which a botocore session is shared."""
-    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-
-
-@functools.lru_cache(maxsize=8)
-def _shared_session(environment: tuple[tuple[str, str], ...]) -> Any:
-    """Return one aiobotocore session per environment, shared by every backend.
-
-    A session loads botocore's endpoint and service data (~100 ms) and
-    resolves credentials once; sharing it makes opening a backend cheap.
-    Keyed by the ``AWS_*`` variables, so a changed environment gets a new one.
-    """
-    del environment  # only the cache key
-    from aiobotocore.session import AioSession  # type: ignore[import-untyped]
-
-    return AioSession()
 
 
 def _filesystem_class() -> type[Any]:

@@ -19,12 +19,15 @@ The store is filled with the writer's own encoders (``build_part``,
 ``part_bytes``, ``write_run``) from 32 threads: the same files ``pacha.run``
 writes, but 10,000 runs of ``pacha.run`` would take minutes on their own.
 Every figure is the best of --repeats, except the "before" ones (one try:
-they are slow).
+they are slow). On SeaweedFS, "s3fs only" rows measure the same call with
+what the S3 backend did before pyarrow's own S3 client and the faster
+timestamp parser (:func:`s3fs_only`), in the same process.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import tempfile
@@ -32,7 +35,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -40,6 +43,7 @@ from _common import best_of, machine, print_table, timed
 
 import pacha_sdk as pacha
 from pacha_sdk.backends import Backend, get_backend
+from pacha_sdk.backends import s3 as s3_backend
 from pacha_sdk.models import ExperimentRun, RunId
 from pacha_sdk.storage import records
 from pacha_sdk.storage.layout import part_key
@@ -50,7 +54,37 @@ from pacha_sdk.storage.schema import METRIC_SCHEMA
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.servers import SeaweedFS, isolated_cloud_env
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 NAMES = [f"metric_{i}" for i in range(10)]
+
+
+@contextlib.contextmanager
+def s3fs_only() -> Iterator[None]:
+    """The S3 backend as before: pyarrow reads through s3fs, botocore parses timestamps."""
+    from botocore.parsers import DEFAULT_TIMESTAMP_PARSER  # type: ignore[import-untyped]
+
+    from pacha_sdk.backends._s3_session import aws_environment, parse_timestamp, shared_session
+
+    factory = shared_session(aws_environment()).get_component("response_parser_factory")
+    with patched(s3_backend, "arrow_s3_filesystem", lambda options: None):
+        factory.set_parser_defaults(timestamp_parser=DEFAULT_TIMESTAMP_PARSER)
+        try:
+            yield
+        finally:
+            factory.set_parser_defaults(timestamp_parser=parse_timestamp)
+
+
+@contextlib.contextmanager
+def patched(owner: object, name: str, value: object) -> Iterator[None]:
+    """Set ``owner.name`` to *value* for the block."""
+    old = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, old)
 
 
 def template() -> ExperimentRun:
@@ -123,12 +157,13 @@ def queries(where: dict[str, Any], runs: int, points: int, repeats: int) -> list
     def scan_dataset() -> None:
         assert pacha.metrics_dataset(**where).to_table(filter=metric_0).num_rows == expected
 
-    before = timed(lambda: discovered_dataset(backend).to_table(filter=metric_0))
+    with s3fs_only():  # what it did before: pyarrow discovering through s3fs
+        before = timed(lambda: discovered_dataset(backend).to_table(filter=metric_0))
     ours = best_of(repeats, lambda: timed(read_one_metric))
     dataset = best_of(repeats, lambda: timed(scan_dataset))
     best = best_of(repeats, lambda: timed(lambda: pacha.best_run("metric_0", **where)))
     label = f"{runs:,} runs x {points:,} points"
-    return [
+    rows = [
         [f"{label}: filled", f"{filled:.1f}", "", ""],
         [f"{label}: metric_0, before (dataset discovery)", f"{before:.3f}", "1.00x", ""],
         [
@@ -145,6 +180,15 @@ def queries(where: dict[str, Any], runs: int, points: int, repeats: int) -> list
         ],
         [f"{label}: `best_run('metric_0')`", f"{best:.3f}", "", ""],
     ]
+    if isinstance(backend, s3_backend.S3Backend):
+        with s3fs_only():
+            old_read = best_of(repeats, lambda: timed(read_one_metric))
+            old_dataset = best_of(repeats, lambda: timed(scan_dataset))
+        rows += [
+            [f"{label}: `read_metrics(names=['metric_0'])`, s3fs only", f"{old_read:.3f}", "", ""],
+            [f"{label}: `metrics_dataset()` filter name, s3fs only", f"{old_dataset:.3f}", "", ""],
+        ]
+    return rows
 
 
 def listings(where: dict[str, Any], runs: int, repeats: int, target: str) -> list[list[str]]:
@@ -162,13 +206,23 @@ def listings(where: dict[str, Any], runs: int, repeats: int, target: str) -> lis
     warm = best_of(repeats, lambda: timed(lambda: pacha.list_runs(**where)))
     assert len(pacha.list_runs(**where)) == runs
     label = f"{runs:,} runs"
-    return [
+    rows = [
         [f"{label}: filled", f"{filled:.1f}", "", ""],
         [f"{label}: one listing of runs/ (floor)", f"{floor:.3f}", "1.00x", ""],
         [f"{label}: list_runs before (a read per record, 16 threads)", f"{before:.3f}", "", ""],
         [f"{label}: `list_runs()` cold", f"{first:.3f}", f"{first / floor:.2f}x", target],
         [f"{label}: `list_runs()` again", f"{warm:.3f}", f"{warm / floor:.2f}x", target],
     ]
+    if isinstance(backend, s3_backend.S3Backend):
+        with s3fs_only():
+            old_first = best_of(repeats, cold)
+            pacha.list_runs(**where)
+            old_warm = best_of(repeats, lambda: timed(lambda: pacha.list_runs(**where)))
+        rows += [
+            [f"{label}: `list_runs()` cold, s3fs only", f"{old_first:.3f}", "", ""],
+            [f"{label}: `list_runs()` again, s3fs only", f"{old_warm:.3f}", "", ""],
+        ]
+    return rows
 
 
 def measure(store: str, args: argparse.Namespace) -> list[list[str]]:

@@ -240,9 +240,12 @@ def metrics_dataset(
     Built from one listing of ``metrics/``: each file is a fragment that
     knows its ``run_id`` (so filters on ``run_id`` skip whole runs without
     opening a file) and its size; filters on ``name`` or ``step`` use Parquet
-    statistics. For one query across many runs on an object store,
-    :func:`read_metrics` with ``names=`` is faster: it fetches the files
-    side by side, where a dataset scan opens them through fsspec.
+    statistics. On S3 the dataset reads through pyarrow's own S3 client
+    where the store's settings map to it (see ``pacha_sdk.backends._s3_arrow``),
+    many files at once; elsewhere on an object store through fsspec, a file
+    at a time. For one query across many runs on an object store,
+    :func:`read_metrics` with ``names=`` is still the fastest: one request
+    per part file, fetched side by side.
 
     Each file's footer is read once here (side by side), so that a part
     file that is not readable is left out with a warning naming it

@@ -45,6 +45,24 @@ class TestMotoConformance(BackendConformance):
         return open_backend(moto_store)
 
 
+class TestSeaweedFSNativeReadsConformance(BackendConformance):
+    """Every batched read through pyarrow's own client (see backends/_s3_arrow.py)."""
+
+    @pytest.fixture
+    def backend(self, seaweedfs_store: ObjectStore) -> Backend:
+        backend = open_backend(seaweedfs_store)
+        backend.native_batch = 1
+        return backend
+
+
+class TestMotoNativeReadsConformance(BackendConformance):
+    @pytest.fixture
+    def backend(self, moto_store: ObjectStore) -> Backend:
+        backend = open_backend(moto_store)
+        backend.native_batch = 1
+        return backend
+
+
 @pytest.fixture(params=["seaweedfs", "moto"])
 def s3_store(request: pytest.FixtureRequest) -> ObjectStore:
     store: ObjectStore = request.getfixturevalue(f"{request.param}_store")

@@ -224,6 +224,8 @@ def expected_value(value: Any) -> float:
 def expected_step(step: Any, last: int) -> int:
     """The step the README promises; :class:`Reject` if it must be refused."""
     if step is None:
+        if last + 1 > I64_MAX:  # the automatic step after the largest int64 does not fit
+            raise Reject
         return last + 1
     if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)):
         raise Reject
