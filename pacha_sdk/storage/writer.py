@@ -5,14 +5,14 @@ One small thread per run, shaped like rich's refresh thread: it waits on an
 seconds, when the buffer reaches ``flush_rows`` points, on request or when
 stopped, it
 
-1. takes every buffered row and encodes it as one Parquet part (in memory),
+1. takes the buffered rows and encodes them as parts of at most ``flush_rows`` points,
 2. creates each pending part in the store (create-only, so a retry after a
    lost reply finds its own file and moves on),
 3. calls the heartbeat (the run rewrites ``run.json``).
 
-The training loop never signals the writer: the writer looks at the
-buffer's length every :data:`POLL_SECONDS`, which keeps even that check
-off the hot path.
+The training loop wakes the writer only from its backpressure's slow path
+(``MetricBuffer.writer_wake``); else the writer looks at the buffer's length
+every :data:`POLL_SECONDS`, which keeps even that check off the hot path.
 
 For a remote store each part goes to a local :class:`~pacha_sdk.storage.spool.Spool`
 (fsynced) before it is sent, and leaves it once the store has it: a remote
@@ -134,7 +134,7 @@ class MetricWriter(threading.Thread):
         """Seconds one store call may take while the run goes on."""
         self._pending: deque[_PendingPart] = deque()
         self._seq = 0
-        self._wake = threading.Event()
+        self._wake = buffer.writer_wake
         self._done = threading.Condition()
         self._requested = 0
         self._completed = 0
@@ -315,22 +315,22 @@ class MetricWriter(threading.Thread):
             )
 
     def _encode_new_rows(self) -> None:
-        batch = self._buffer.take()
-        if not batch:
-            return
-        self._points_taken += len(batch) // FIELDS
-        encoded = self._encode(batch)
-        if encoded is None:
-            self._buffer.settle(batch, {})
-            return
-        data, latest = encoded
-        key = part_key(self._run_id, self._writer_id, self._seq)
-        self._seq += 1
-        pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=data)
-        self._pending.append(pending)
-        if self._backend.write_ahead:
-            self._spool_part(pending, keep_in_memory=True)
-        self._buffer.settle(batch, latest, part=self._seq - 1)
+        for batch in self._buffer.batches(self.flush_rows):  # what is buffered now
+            if not batch:
+                continue
+            self._points_taken += len(batch) // FIELDS
+            encoded = self._encode(batch)
+            if encoded is None:
+                self._buffer.settle(batch, {})
+                continue
+            data, latest = encoded
+            key = part_key(self._run_id, self._writer_id, self._seq)
+            self._seq += 1
+            pending = _PendingPart(key=key, rows=len(batch) // FIELDS, data=data)
+            self._pending.append(pending)
+            if self._backend.write_ahead:
+                self._spool_part(pending, keep_in_memory=True)
+            self._buffer.settle(batch, latest, part=self._seq - 1)
 
     def _encode(self, batch: Rows) -> tuple[bytes, Latest] | None:
         """The batch as Parquet bytes and its latest points; ``None`` if it cannot be encoded.

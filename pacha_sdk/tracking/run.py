@@ -60,7 +60,7 @@ __all__ = ["CLOSE_MARGIN", "Run"]
 
 logger = logging.getLogger("pacha_sdk")
 
-BACKLOG_FLUSHES = 4
+BACKLOG_FLUSHES = 2
 """Logging waits once this many ``flush_rows`` of points are buffered (backpressure)."""
 
 _time_ns = time.time_ns
@@ -239,6 +239,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
                 self.run_id,
                 len(self._buffer),
             )
+        self._buffer.writer_wake.set()  # take the points now, not at its next poll
         while writer.is_alive() and len(self._rows) > self._max_slots // 2:
             self._clock.sleep(0.002)
 

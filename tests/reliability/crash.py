@@ -53,7 +53,7 @@ WRITE_ALLOWANCE = 2.0
 """Seconds on top of the flush interval for the flush under way to encode and land.
 
 A loop that does nothing but log (about a million points a second) outruns
-the writer: backpressure lets up to 4 x ``flush_rows`` points pile up, and
+the writer: backpressure lets up to 2 x ``flush_rows`` points pile up, and
 encoding them takes the writer 5 to 7 times longer than in a quiet process
 because the loop holds the GIL whenever pyarrow lets it go. On a 2-core
 machine a point can so wait up to about 1.2 s (``max loss window`` in the
