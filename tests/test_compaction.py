@@ -19,6 +19,7 @@ import pacha_sdk as pacha
 from pacha_sdk.models import RunId
 from pacha_sdk.storage.layout import metrics_prefix, part_range
 from pacha_sdk.storage.spool import Spool
+from tests.conftest import wait_until
 from tests.curation_stores import Where, engine_counts, where
 
 if TYPE_CHECKING:
@@ -177,8 +178,11 @@ def test_readers_count_every_point_once_while_a_compaction_runs(store: str) -> N
     reader = threading.Thread(target=read_in_a_loop)
     reader.start()
     try:
+        wait_until(lambda: counts or errors, message="the reader never read")
         for run_id in run_ids:  # one after the other, the reader reading throughout
             assert pacha.compact([run_id], uri=store).parts_after == 1
+        read_so_far = len(counts)
+        wait_until(lambda: len(counts) > read_so_far or errors, message="no read after compacting")
     finally:
         stop.set()
         reader.join()
