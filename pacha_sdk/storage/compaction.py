@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pacha_sdk.exceptions import InvalidPartError
 from pacha_sdk.storage.coverage import covered_keys, overlapping
+from pacha_sdk.storage.encoder import release_arrow_memory
 from pacha_sdk.storage.layout import PartRange, merged_part_key, part_range
 from pacha_sdk.storage.records import location
 
@@ -71,14 +72,14 @@ FAN_IN = 8
 """Parts of one level that the live writer merges into one part of the next level."""
 MAX_PART_BYTES = 256 * 2**20
 """No merge makes a part larger than this (by its inputs' sizes): bigger runs keep several."""
-CHUNK_ROWS = 512 * 1024
+CHUNK_ROWS = 128 * 1024
 """Points held in memory at once while merging (sorted together into row groups)."""
-_WHOLE_READ_BYTES = 16 * 2**20
+_WHOLE_READ_BYTES = 4 * 2**20
 """Inputs up to this size are read with one request; larger ones by row group."""
 _BATCH_PARTS = 256
-_BATCH_BYTES = 32 * 2**20
+_BATCH_BYTES = 8 * 2**20
 """Small inputs fetched in one batch: at most this many, or this many bytes."""
-_SPILL_BYTES = 16 * 2**20
+_SPILL_BYTES = 4 * 2**20
 """The merged file stays in memory up to this size, then moves to a temporary file."""
 
 _Result = TypeVar("_Result")
@@ -221,7 +222,10 @@ def merge_parts(
     span = PartRange(parts[0].range.writer, parts[0].range.first, parts[-1].range.last)
     key = merged_part_key(run_id, span.writer, span.first, span.last)
     with tempfile.SpooledTemporaryFile(max_size=_SPILL_BYTES) as sink:
-        _write_merged(backend, parts, sink, call)
+        try:
+            _write_merged(backend, parts, sink, call)
+        finally:
+            release_arrow_memory()
         size = sink.tell()
         sink.seek(0)
         if not still_wanted():
@@ -322,8 +326,11 @@ def _fetched(
             yield part, call(f"open {part.key}", opening)
 
 
-def _decoded(backend: Backend, part: Part, source: object) -> list[pa.Table]:
-    """The points of one input, as tables with the metric schema (one per row group)."""
+def _decoded(backend: Backend, part: Part, source: object) -> Iterator[pa.Table]:
+    """The points of one input, as tables with the metric schema, one row group at a time.
+
+    One at a time, so that merging a big part never holds all of it decoded.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -335,10 +342,8 @@ def _decoded(backend: Backend, part: Part, source: object) -> list[pa.Table]:
         problem = schema_problem(file.schema_arrow)
         if problem is not None:
             raise InvalidPartError(where, problem)
-        tables = []
         for group in range(file.metadata.num_row_groups):
             table = file.read_row_group(group, columns=METRIC_SCHEMA.names, use_threads=False)
-            tables.append(table.cast(METRIC_SCHEMA))
-        return tables
+            yield table.cast(METRIC_SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
         raise InvalidPartError(where, str(error)) from None
