@@ -63,3 +63,29 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
     print("| " + " | ".join("---" for _ in header) + " |")
     for row in rows:
         print("| " + " | ".join(str(cell) for cell in row) + " |")
+
+
+def list_append_floor(points: int, names: Sequence[str]) -> float:
+    """Seconds to log *points* into four plain lists, one function call per point.
+
+    The floor that ``log_metric`` is measured against: the least any
+    in-memory logger must do (keep the name, value, step and a timestamp).
+    Points go round *names* for ``points // len(names)`` steps.
+    """
+    kept_names: list[str] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
+    time_ns = time.time_ns
+
+    def append(name: str, value: float, step: int) -> None:
+        kept_names.append(name)
+        values.append(value)
+        steps.append(step)
+        stamps.append(time_ns())
+
+    start = time.perf_counter()
+    for step in range(points // len(names)):
+        for name in names:
+            append(name, 0.5, step)
+    return time.perf_counter() - start

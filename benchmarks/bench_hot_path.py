@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from _common import best_of, machine, print_table
+from _common import best_of, list_append_floor, machine, print_table
 
 import pacha_sdk as pacha
 
@@ -28,23 +28,8 @@ NAMES = [f"metric_{i}" for i in range(10)]
 
 
 def floor(points: int) -> float:
-    names: list[str] = []
-    values: list[float] = []
-    steps: list[int] = []
-    stamps: list[int] = []
-    time_ns = time.time_ns
-
-    def append(name: str, value: float, step: int) -> None:
-        names.append(name)
-        values.append(value)
-        steps.append(step)
-        stamps.append(time_ns())
-
-    start = time.perf_counter()
-    for step in range(points // 10):
-        for name in NAMES:
-            append(name, 0.5, step)
-    return time.perf_counter() - start
+    """The floor: four list appends in a function per point (benchmarks/_common.py)."""
+    return list_append_floor(points, NAMES)
 
 
 def pacha_log_metric(points: int, root: str) -> float:

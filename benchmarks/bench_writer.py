@@ -34,7 +34,7 @@ import tracemalloc
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _common import best_of, machine, print_table
+from _common import best_of, list_append_floor, machine, print_table
 
 import pacha_sdk as pacha
 from pacha_sdk.backends import get_backend
@@ -79,24 +79,8 @@ def plain_pyarrow_seconds(rows: list[object], root: str) -> float:
 
 
 def floor_seconds(points: int) -> float:
-    """The floor: four list appends in a function per point, as in bench_hot_path."""
-    names: list[str] = []
-    values: list[float] = []
-    steps: list[int] = []
-    stamps: list[int] = []
-    time_ns = time.time_ns
-
-    def append(name: str, value: float, step: int) -> None:
-        names.append(name)
-        values.append(value)
-        steps.append(step)
-        stamps.append(time_ns())
-
-    start = time.perf_counter()
-    for step in range(points // 10):
-        for name in NAMES:
-            append(name, 0.5, step)
-    return time.perf_counter() - start
+    """The floor: four list appends in a function per point (benchmarks/_common.py)."""
+    return list_append_floor(points, NAMES)
 
 
 def loop_seconds(points: int, root: str, **options: int) -> float:
