@@ -22,6 +22,7 @@ __all__ = [
     "check_note",
     "check_tag_names",
     "check_tags",
+    "is_unicode_text",
     "json_text",
     "tags_dict",
 ]
@@ -49,11 +50,18 @@ def check_display_name(what: str, value: object) -> str:
         raise UnsafeNameError(what, value, "must not contain control characters")
     if value.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", value):
         raise UnsafeNameError(what, value, "must not be an absolute path or contain '..'")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnsafeNameError(what, value, "must be valid Unicode text") from None
+    if not is_unicode_text(value):
+        raise UnsafeNameError(what, value, "must be valid Unicode text")
     return value
+
+
+def is_unicode_text(text: str) -> bool:
+    """Whether *text* encodes as UTF-8 (no lone surrogates), as JSON and file names need."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_text(text: str) -> str:

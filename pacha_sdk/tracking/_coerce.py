@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import operator
 
+from pacha_sdk._names import is_unicode_text
 from pacha_sdk.exceptions import InvalidMetricError, MetricTypeError
 
 __all__ = [
@@ -64,10 +65,8 @@ def check_metric_name(name: object) -> None:
         raise MetricTypeError(name, "metric names must be str")
     if not name:
         raise InvalidMetricError(name, "metric names must not be empty")
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidMetricError(name, "metric names must be valid Unicode text") from None
+    if not is_unicode_text(name):
+        raise InvalidMetricError(name, "metric names must be valid Unicode text")
 
 
 def coerce_value(name: str, value: object) -> float:

@@ -35,6 +35,7 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
+from pacha_sdk._names import is_unicode_text
 from pacha_sdk.exceptions import InvalidHyperparameterError
 from pacha_sdk.models import Hyperparameters, HyperparamValue
 from pacha_sdk.models.recipe import USIZE_MAX
@@ -86,7 +87,7 @@ def _check_key(name: str, key: object, value: object) -> str:
     """*key* if it is a non-empty, valid Unicode str; else refuse, naming *name*."""
     if not isinstance(key, str) or not key:
         raise InvalidHyperparameterError(name, value, "keys must be non-empty str")
-    if not _is_text(key):
+    if not is_unicode_text(key):
         raise InvalidHyperparameterError(name, value, "keys must be valid Unicode")
     return key
 
@@ -110,7 +111,7 @@ def flatten(mapping: Mapping[Any, Any], prefix: str = "", path: _Path = ()) -> d
 def _scalar(key: str, value: Any, path: _Path = ()) -> HyperparamValue:
     """Convert one value (a list item by item), or raise naming *key*; ints of any size."""
     if isinstance(value, str):
-        if not _is_text(value):
+        if not is_unicode_text(value):
             raise InvalidHyperparameterError(
                 key, value, "str is not valid Unicode (lone surrogate)"
             )
@@ -135,15 +136,6 @@ def _scalar(key: str, value: Any, path: _Path = ()) -> HyperparamValue:
         inner = _enter(key, value, path)
         return [_scalar(key, item, inner) for item in value]
     return _exact_float(key, value)
-
-
-def _is_text(text: str) -> bool:
-    """Whether *text* encodes as UTF-8 (no lone surrogates), as JSON needs."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _exact_float(key: str, value: Any) -> float:

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, NamedTuple
 
+from pacha_sdk._names import is_unicode_text
 from pacha_sdk.exceptions import InvalidHyperparameterError
 from pacha_sdk.models import Hyperparameters, HyperparamValue
 from pacha_sdk.tracking._hparams import check_custom, check_named, to_hparam_value
@@ -139,7 +140,7 @@ class _Converter:
             if key == prefix or key.endswith("."):
                 self.skip(repr(key), "empty key")
                 continue
-            if not _is_text(key):
+            if not is_unicode_text(key):
                 self.skip(repr(key), "key is not valid Unicode")
                 continue
             inner = _fields(value)
@@ -241,7 +242,7 @@ def _described(value: Any) -> str:
         text = repr(value)
     except Exception:
         text = ""
-    if not text or len(text) > MAX_REPR or " at 0x" in text or not _is_text(text):
+    if not text or len(text) > MAX_REPR or " at 0x" in text or not is_unicode_text(text):
         return _qualified(type(value))
     return text
 
@@ -263,11 +264,3 @@ def _custom(key: str, value: HyperparamValue) -> HyperparamValue | _Refused:
         return check_custom(key, value)
     except InvalidHyperparameterError:
         return _Refused("int beyond ±2**53, which pacha would read as another number")
-
-
-def _is_text(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
