@@ -21,6 +21,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pacha_sdk as pacha
 from pacha_sdk.backends import Backend, StoredObject, get_backend
@@ -300,3 +302,56 @@ def test_a_snapshot_entry_at_another_version_is_never_used(where: dict[str, Any]
     snapshot = records_snapshot_key(datetime.now(timezone.utc), uuid.uuid4().hex)
     backend.write_new(snapshot, snapshots.encode([(lie, fake.model_dump_json().encode())]))
     assert [run["extra"]["name"] for run in listed(where)] == ["one"]
+
+
+EDITS = st.lists(
+    st.sampled_from(["run", "tag", "note", "archive", "delete", "restore", "compact", "list"]),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(edits=EDITS)
+def test_any_edit_sequence_lists_as_without_snapshots(
+    seaweedfs_server: SeaweedFS, edits: list[str]
+) -> None:
+    with isolated_cloud_env():
+        store = seaweedfs_server.store()
+        where = {"uri": store.uri, "storage_options": dict(store.storage_options)}
+        backend = backend_of(where)
+        live = [new_run(where, "first")]
+        trashed: list[str] = []
+        for step, edit in enumerate(edits):
+            if edit == "run":
+                live.append(new_run(where, f"run-{step}"))
+            elif edit in ("tag", "note", "archive") and live:
+                change = {"tag": {"add_tags": [f"t{step}"]}, "note": {"note": f"n{step}"}}
+                pacha.annotate(
+                    live[step % len(live)], **change.get(edit, {"archived": True}), **where
+                )
+            elif edit == "delete" and live:
+                trashed.append(live.pop(step % len(live)))
+                pacha.delete_run(trashed[-1], **where)
+            elif edit == "restore" and trashed:
+                live.append(trashed.pop())
+                pacha.restore_run(live[-1], **where)
+            elif edit == "compact":
+                pacha.compact(**where)
+            else:
+                listed(where)
+            seen = listed(where)
+            fresh_process()
+            truth = annotated.read_records(
+                backend,
+                annotated.runs_in_listing(backend.list_objects(RUNS_DIR)),
+                skip_invalid=False,
+            )
+            assert seen == [
+                run.model_dump(mode="json") for run in sorted(truth, key=lambda run: run.run_id)
+            ]
+            assert {run["run_id"] for run in seen} == set(live)
