@@ -127,7 +127,7 @@ def test_a_cold_listing_reads_the_snapshot_not_each_record(
         isolated_cloud_env(),
     ):
         store = seaweedfs_server.store(endpoint_url=proxy.endpoint_url, proxy=proxy)
-        where = {"uri": store.uri, "storage_options": dict(store.storage_options)}
+        where: dict[str, Any] = {"uri": store.uri, "storage_options": dict(store.storage_options)}
         for index in range(6):
             new_run(where, f"run-{index}")
         first = listed(where)  # reads each record, then leaves a snapshot
@@ -149,7 +149,7 @@ def test_small_listings_leave_no_snapshot(
 
 
 def test_a_local_store_never_writes_one(tmp_path: Path) -> None:
-    where = {"uri": str(tmp_path / "store"), "storage_options": None}
+    where: dict[str, Any] = {"uri": str(tmp_path / "store"), "storage_options": None}
     run_id = new_run(where, "local")
     assert [run["run_id"] for run in listed(where)] == [run_id]
     assert pacha.compact(**where).records_snapshot is None
@@ -230,9 +230,9 @@ def test_a_read_only_store_still_lists_and_logs_once(
 ) -> None:
     store = seaweedfs_server.store()
     with isolated_cloud_env():
-        where = {"uri": store.uri, "storage_options": dict(store.storage_options)}
+        where: dict[str, Any] = {"uri": store.uri, "storage_options": dict(store.storage_options)}
         made = {new_run(where, f"run-{index}") for index in range(3)}
-        reader = {
+        reader: dict[str, Any] = {
             "uri": store.uri,
             "storage_options": {
                 **store.storage_options,
@@ -322,7 +322,7 @@ def test_any_edit_sequence_lists_as_without_snapshots(
 ) -> None:
     with isolated_cloud_env():
         store = seaweedfs_server.store()
-        where = {"uri": store.uri, "storage_options": dict(store.storage_options)}
+        where: dict[str, Any] = {"uri": store.uri, "storage_options": dict(store.storage_options)}
         backend = backend_of(where)
         live = [new_run(where, "first")]
         trashed: list[str] = []
@@ -330,7 +330,10 @@ def test_any_edit_sequence_lists_as_without_snapshots(
             if edit == "run":
                 live.append(new_run(where, f"run-{step}"))
             elif edit in ("tag", "note", "archive") and live:
-                change = {"tag": {"add_tags": [f"t{step}"]}, "note": {"note": f"n{step}"}}
+                change: dict[str, dict[str, Any]] = {
+                    "tag": {"add_tags": [f"t{step}"]},
+                    "note": {"note": f"n{step}"},
+                }
                 pacha.annotate(
                     live[step % len(live)], **change.get(edit, {"archived": True}), **where
                 )

@@ -144,21 +144,26 @@ def read_records(
     *,
     skip_invalid: bool,
     through_snapshot: bool = False,
+    prefetched: snapshots.Prefetch | None = None,
 ) -> list[ExperimentRun]:
     """The records at *wanted*, edits folded in; a record removed meanwhile is left out.
 
     Every ``run.json`` and annotation is read in one batch; with
     *through_snapshot*, those the newest records snapshot holds at their
     listed version come from it (:func:`pacha_sdk.storage.snapshots.read_listed`,
-    for reads of the whole store). A record that
+    for reads of the whole store; *prefetched* the snapshot fetched and
+    parsed beside the listing, :func:`pacha_sdk.storage.snapshots.prefetch`).
+    A record that
     cannot be parsed is skipped with a warning if *skip_invalid*, else
     raises :class:`InvalidRecordError`; an annotation that cannot be parsed
     is skipped with a warning, so one bad file never hides a run.
     """
     listed = _objects(wanted)
     where = listed[0].key if len(listed) == 1 else RUNS_DIR  # what errors name
-    read = snapshots.read_listed if through_snapshot else read_objects
-    fetched = read(backend, listed, where=where)
+    if through_snapshot:
+        fetched = snapshots.read_listed(backend, listed, where=where, prefetched=prefetched)
+    else:
+        fetched = read_objects(backend, listed, where=where)
     content = dict(zip((item.key for item in listed), fetched))
     records: list[ExperimentRun] = []
     for found in wanted:
@@ -166,7 +171,9 @@ def read_records(
         if data is None:
             continue
         try:
-            record = parse_run(data, location(backend, found.record.key))
+            record = prefetched.record(found.record) if prefetched is not None else None
+            if record is None:
+                record = parse_run(data, location(backend, found.record.key))
         except InvalidRecordError as error:
             if not skip_invalid:
                 raise
@@ -201,8 +208,11 @@ def list_run_records(backend: Backend, *, skip_invalid: bool = True) -> list[Exp
     newest records snapshot at their listed version (see :func:`read_records`
     and :mod:`pacha_sdk.storage.snapshots`).
     """
+    prefetched = snapshots.prefetch(backend)  # the snapshot comes while the store lists
     found = runs_in_listing(list_objects(backend, RUNS_DIR))
-    return read_records(backend, found, skip_invalid=skip_invalid, through_snapshot=True)
+    return read_records(
+        backend, found, skip_invalid=skip_invalid, through_snapshot=True, prefetched=prefetched
+    )
 
 
 def refresh_records_snapshot(backend: Backend) -> str | None:

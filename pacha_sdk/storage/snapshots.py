@@ -45,7 +45,7 @@ stored), and the schema metadata ``pacha.format = pacha.records-snapshot/1``.
 
 from __future__ import annotations
 
-import io
+import contextlib
 import itertools
 import logging
 import threading
@@ -56,15 +56,20 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from pacha_sdk.exceptions import InvalidRecordError, StoreError, StorePermissionError
-from pacha_sdk.storage.layout import INDEX_DIR, records_snapshot_key, written_at_from_snapshot_key
-from pacha_sdk.storage.records import list_keys, location, read_objects
+from pacha_sdk.storage.layout import (
+    INDEX_DIR,
+    records_snapshot_key,
+    run_id_from_record_key,
+    written_at_from_snapshot_key,
+)
+from pacha_sdk.storage.records import list_keys, location, parse_run, read_objects
+from pacha_sdk.storage.snapshot_format import FORMAT, decode, encode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
-
-    import pyarrow as pa
+    from collections.abc import Mapping, Sequence
 
     from pacha_sdk.backends import Backend, StoredObject
+    from pacha_sdk.models import ExperimentRun
 
 __all__ = [
     "FORMAT",
@@ -73,11 +78,13 @@ __all__ = [
     "STALE_SHARE",
     "SUPERSEDED_AGE",
     "WRITE_AFTER",
+    "Prefetch",
     "Snapshot",
     "decode",
     "encode",
     "forget",
     "listed_snapshots",
+    "prefetch",
     "read_listed",
     "refresh",
     "superseded",
@@ -85,9 +92,6 @@ __all__ = [
 
 logger = logging.getLogger("pacha_sdk")
 
-FORMAT = "pacha.records-snapshot/1"
-"""The ``pacha.format`` a snapshot's Parquet schema metadata says; any other is not one."""
-_FORMAT_KEY = b"pacha.format"
 LOAD_AFTER = 64
 """Fewest records a read needs (beyond the process's records cache) before it fetches the
 snapshot: below that, the records themselves are a few round trips."""
@@ -121,61 +125,6 @@ class Snapshot:
         return entry[1]
 
 
-# The format.
-
-
-def encode(entries: Iterable[tuple[StoredObject, bytes]]) -> bytes:
-    """A snapshot of *entries* (each listed object, with a version, and its content)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    keys, versions, contents = [], [], []
-    for item, data in entries:
-        if item.version is not None:
-            keys.append(item.key)
-            versions.append(item.version)
-            contents.append(data)
-    table = pa.table(
-        {"key": keys, "version": versions, "data": pa.array(contents, pa.binary())},
-        schema=_schema(),
-    )
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=False)
-    return sink.getvalue()
-
-
-def decode(data: bytes, where: str) -> dict[str, tuple[str, bytes]]:
-    """The entries of the snapshot *data*; :class:`InvalidRecordError` naming *where* if not one."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError, ValueError) as error:
-        raise InvalidRecordError(where, f"not Parquet: {error}", kind="records snapshot") from None
-    said = (table.schema.metadata or {}).get(_FORMAT_KEY)
-    if said != FORMAT.encode():
-        found = "none" if said is None else repr(said.decode("utf-8", "replace"))
-        raise InvalidRecordError(where, f"format {found}, not {FORMAT!r}", kind="records snapshot")
-    if not table.schema.remove_metadata().equals(_schema().remove_metadata()):
-        raise InvalidRecordError(where, f"columns {table.schema}", kind="records snapshot")
-    if any(table.column(name).null_count for name in table.column_names):
-        raise InvalidRecordError(where, "a null value", kind="records snapshot")
-    keys = table.column("key").to_pylist()
-    held = zip(table.column("version").to_pylist(), table.column("data").to_pylist())
-    entries = dict(zip(keys, held))
-    if len(entries) != len(keys):
-        raise InvalidRecordError(where, "a key twice", kind="records snapshot")
-    return entries
-
-
-def _schema() -> pa.Schema:
-    import pyarrow as pa
-
-    fields = [("key", pa.string()), ("version", pa.string()), ("data", pa.binary())]
-    return pa.schema(fields, metadata={_FORMAT_KEY: FORMAT.encode()})
-
-
 # What this process learnt about each store's snapshots.
 
 
@@ -189,6 +138,8 @@ class _Known:
     unusable: set[str] = field(default_factory=set)
     refused: bool = False
     """The store denied a snapshot (read-only): no more tries in this process."""
+    probed: bool = False
+    """Whether a listing already fetched the newest snapshot beside it (:func:`prefetch`)."""
 
 
 _lock = threading.Lock()
@@ -216,8 +167,8 @@ def listed_snapshots(backend: Backend) -> list[tuple[str, datetime]]:
     return sorted((key, at) for key, at in found if at is not None)
 
 
-def _load(backend: Backend, key: str) -> Snapshot | None:
-    """The snapshot at *key*, or ``None`` (gone, unreadable: warned once, and remembered)."""
+def _load(backend: Backend, key: str, problems: list[str]) -> Snapshot | None:
+    """The snapshot at *key*, or ``None`` (gone, or unreadable: said in *problems*, remembered)."""
     known = _about(backend)
     if known.held is not None and known.held.key == key:
         return known.held
@@ -229,8 +180,9 @@ def _load(backend: Backend, key: str) -> Snapshot | None:
     except FileNotFoundError:
         return None  # removed by gc since the listing
     except InvalidRecordError as error:
-        known.unusable.add(key)
-        warnings.warn(f"pacha: ignoring {error}; reading the records themselves", stacklevel=5)
+        with _lock:
+            known.unusable.add(key)
+        problems.append(f"pacha: ignoring {error}; reading the records themselves")
     except (OSError, StoreError) as error:
         logger.debug("pacha: could not read records snapshot %s: %s", where, error)
     else:
@@ -240,13 +192,84 @@ def _load(backend: Backend, key: str) -> Snapshot | None:
     return None
 
 
-def _newest(backend: Backend, listed: Sequence[tuple[str, datetime]]) -> Snapshot | None:
+def _newest(
+    backend: Backend, listed: Sequence[tuple[str, datetime]], problems: list[str]
+) -> Snapshot | None:
     """The newest snapshot of *listed* that can be read (up to :data:`_TRIES` tried)."""
     for key, _ in reversed(listed[-_TRIES:]):
-        snapshot = _load(backend, key)
+        snapshot = _load(backend, key, problems)
         if snapshot is not None:
             return snapshot
     return None
+
+
+def _warn(problems: list[str]) -> None:
+    for problem in problems:
+        warnings.warn(problem, stacklevel=6)
+
+
+class Prefetch:
+    """The newest snapshot, fetched and its run records parsed while ``runs/`` is listed.
+
+    The listing of 10,000 records keeps an object store busy for a second or
+    so while this process mostly waits; a reader that starts this first
+    (:func:`prefetch`) finds the snapshot decoded and its ``run.json``
+    entries parsed by then. Nothing it holds is used unless the listing
+    shows the same key at the same version.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.listed: list[tuple[str, datetime]] = []
+        self.snapshot: Snapshot | None = None
+        self.failed = False
+        self.problems: list[str] = []
+        self._records: dict[str, tuple[str, ExperimentRun]] = {}
+        self._thread = threading.Thread(target=self._fetch, name="pacha-snapshot", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self.listed = listed_snapshots(self.backend)
+            self.snapshot = _newest(self.backend, self.listed, self.problems)
+            for key, (version, data) in (self.snapshot.entries if self.snapshot else {}).items():
+                if run_id_from_record_key(key) is not None:
+                    with contextlib.suppress(InvalidRecordError):  # read again, and warned, later
+                        self._records[key] = (version, parse_run(data, key))
+        except Exception as error:  # best-effort: the reader lists and reads as without it
+            self.failed = True
+            logger.debug("pacha: could not prefetch records snapshots: %s", error)
+
+    def result(self) -> Prefetch:
+        """This, once the fetch has ended; its warnings are given here, in the caller's thread."""
+        self._thread.join()
+        problems, self.problems = self.problems, []
+        _warn(problems)
+        return self
+
+    def record(self, item: StoredObject) -> ExperimentRun | None:
+        """The parsed ``run.json`` at *item*, once, if the snapshot holds it at its version."""
+        entry = self._records.pop(item.key, None)
+        if entry is None or item.version is None or entry[0] != item.version:
+            return None
+        return entry[1]
+
+
+def prefetch(backend: Backend) -> Prefetch | None:
+    """Start fetching the newest snapshot, the first time this process lists a store by version.
+
+    ``None`` for a store without versions, and after the first time: by
+    then the process holds that snapshot or knows there is none worth it, and
+    later listings fetch one only when many records are missing.
+    """
+    if not backend.lists_versions:
+        return None
+    known = _about(backend)
+    with _lock:
+        if known.probed:
+            return None
+        known.probed = True
+    return Prefetch(backend)
 
 
 def _write(
@@ -291,9 +314,12 @@ class _Lookup:
     always, when refreshing), and remembers what it saw for the write decision.
     """
 
-    def __init__(self, backend: Backend, *, refreshing: bool) -> None:
+    def __init__(
+        self, backend: Backend, *, refreshing: bool, prefetched: Prefetch | None = None
+    ) -> None:
         self.backend = backend
         self.refreshing = refreshing
+        self.prefetched = prefetched
         self.missing = 0
         self.held = 0
         self.listed: list[tuple[str, datetime]] = []
@@ -304,18 +330,20 @@ class _Lookup:
     def __call__(self, missing: Sequence[StoredObject]) -> Mapping[str, bytes]:
         versioned = [item for item in missing if item.version is not None]
         self.missing = len(versioned)
-        if not versioned and not self.refreshing:
+        ready = self.prefetched.result() if self.prefetched is not None else None
+        if ready is not None and not ready.failed:
+            self.listed, self.snapshot = ready.listed, ready.snapshot  # fetched beside the listing
+        elif not versioned or (len(versioned) < LOAD_AFTER and not self.refreshing):
             return {}
-        if len(versioned) < LOAD_AFTER and not self.refreshing:
-            return {}
-        try:
-            self.listed = listed_snapshots(self.backend)
-        except (OSError, StoreError) as error:
-            logger.debug("pacha: could not list records snapshots: %s", error)
-            return {}
-        if not self.listed:
-            return {}
-        self.snapshot = _newest(self.backend, self.listed)
+        else:
+            try:
+                self.listed = listed_snapshots(self.backend)
+            except (OSError, StoreError) as error:
+                logger.debug("pacha: could not list records snapshots: %s", error)
+                return {}
+            problems: list[str] = []
+            self.snapshot = _newest(self.backend, self.listed, problems) if self.listed else None
+            _warn(problems)
         if self.snapshot is None:
             return {}
         self.newest_read = written_at_from_snapshot_key(self.snapshot.key)
@@ -344,9 +372,14 @@ class _Lookup:
 
 
 def _read(
-    backend: Backend, listed: Sequence[StoredObject], *, where: str, refreshing: bool
+    backend: Backend,
+    listed: Sequence[StoredObject],
+    *,
+    where: str,
+    refreshing: bool,
+    prefetched: Prefetch | None = None,
 ) -> tuple[list[bytes | None], str | None]:
-    lookup = _Lookup(backend, refreshing=refreshing)
+    lookup = _Lookup(backend, refreshing=refreshing, prefetched=prefetched)
     contents = read_objects(backend, listed, where=where, fallback=lookup)
     entries = [
         (item, data)
@@ -361,16 +394,22 @@ def _read(
 
 
 def read_listed(
-    backend: Backend, listed: Sequence[StoredObject], *, where: str
+    backend: Backend,
+    listed: Sequence[StoredObject],
+    *,
+    where: str,
+    prefetched: Prefetch | None = None,
 ) -> list[bytes | None]:
     """The content of each listed object, as :func:`read_objects` gives it, through the snapshot.
 
     After the records cache, the newest snapshot serves every object it
     holds at its listed version; the rest are read from the store. A read
     that had to fetch many (see the module docstring) leaves a new snapshot
-    behind, best-effort. Raises only what :func:`read_objects` raises.
+    behind, best-effort. *prefetched* (:func:`prefetch`, started before
+    the listing) serves in place of listing and fetching snapshots here.
+    Raises only what :func:`read_objects` raises.
     """
-    return _read(backend, listed, where=where, refreshing=False)[0]
+    return _read(backend, listed, where=where, refreshing=False, prefetched=prefetched)[0]
 
 
 def refresh(backend: Backend, listed: Sequence[StoredObject], *, where: str) -> str | None:
