@@ -201,8 +201,7 @@ class GcReport:
     """Temporary files of interrupted writes (local stores), unwritten for long enough."""
     recent_temp_files: list[str] = field(default_factory=list)
     """Temporary files written to recently: kept, a write may be under way."""
-    snapshots: list[str] = field(default_factory=list)
-    """Records snapshots superseded an hour ago or more (``index/``; the newest is kept)."""
+    snapshots: list[str] = field(default_factory=list)  # records snapshots gc removes
     deleted: bool = False
     """Whether they were deleted (``False`` for a dry run)."""
 
@@ -310,9 +309,7 @@ def gc(
       unwritten for *temp_older_than* seconds (see :mod:`._temp_files`);
     * a part file a merged part covers (``pacha compact``, killed between
       writing the merged part and deleting what it holds);
-    * a records snapshot (``index/records-*.parquet``) superseded by a newer
-      one written an hour ago or more (:func:`pacha_sdk.storage.snapshots.superseded`):
-      the newest stays, and one a reader may still be fetching too.
+    * a records snapshot (``index/``) superseded an hour ago or more (the newest stays).
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, and ``runs/`` once more after
