@@ -148,6 +148,20 @@ def test_small_listings_leave_no_snapshot(
     assert stored_snapshots(where) == []
 
 
+def test_readers_write_no_second_snapshot_within_a_minute(
+    where: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new_run(where, "one")
+    first = pacha.compact(**where).records_snapshot
+    new_run(where, "two")
+    monkeypatch.setattr(snapshots, "MIN_INTERVAL", 60.0)
+    assert len(listed(where)) == 2  # read "two" itself: the snapshot is too young to replace
+    assert stored_snapshots(where) == [first]
+    monkeypatch.setattr(snapshots, "MIN_INTERVAL", 0.0)
+    assert len(listed(where)) == 2
+    assert len(stored_snapshots(where)) == 2
+
+
 def test_a_local_store_never_writes_one(tmp_path: Path) -> None:
     where: dict[str, Any] = {"uri": str(tmp_path / "store"), "storage_options": None}
     run_id = new_run(where, "local")
@@ -160,6 +174,7 @@ def test_compact_writes_a_snapshot_only_when_records_changed(where: dict[str, An
     run_id = new_run(where, "one")
     first = pacha.compact(**where).records_snapshot
     assert first is not None
+    assert pacha.compact(**where).records_snapshot is None  # this process holds the records
     fresh_process()
     assert pacha.compact(**where).records_snapshot is None
     pacha.annotate(run_id, note="changed", **where)

@@ -37,10 +37,9 @@ deletes snapshots superseded for :data:`SUPERSEDED_AGE` or longer
 (:func:`superseded`), so a reader that picked one just before never finds
 it gone.
 
-The format, for any other tool: a Parquet file (zstd) with columns
-``key`` (string, the object's key under the root), ``version`` (string, as
-the store's listing reports it) and ``data`` (binary, the object's bytes as
-stored), and the schema metadata ``pacha.format = pacha.records-snapshot/1``.
+The format is plain Parquet, for any other tool to read or ignore
+(:mod:`pacha_sdk.storage.snapshot_format`); finding and loading snapshots,
+and what a process remembers of them, is :mod:`pacha_sdk.storage.snapshot_reads`.
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from pacha_sdk.exceptions import StoreError, StorePermissionError
+from pacha_sdk.exceptions import StoreError
 from pacha_sdk.storage.layout import (
     records_snapshot_key,
     written_at_from_snapshot_key,
@@ -125,7 +124,7 @@ def _write(
     try:
         backend.write_new(key, encode(entries))
     except Exception as error:  # best-effort: a cache that cannot be written is no error
-        level = logging.INFO if isinstance(error, PermissionError) else logging.DEBUG
+        level = logging.INFO if isinstance(error, PermissionError) else logging.DEBUG  # denied
         if not known.refused:
             logger.log(
                 level,
@@ -135,7 +134,7 @@ def _write(
                 type(error).__name__,
                 error,
             )
-        known.refused = known.refused or isinstance(error, (PermissionError, StorePermissionError))
+        known.refused = known.refused or isinstance(error, PermissionError)
         return None
     with lock:
         known.held = Snapshot(key, {item.key: (item.version or "", data) for item, data in entries})
@@ -171,7 +170,7 @@ class _Lookup:
         ready = self.prefetched.result() if self.prefetched is not None else None
         if ready is not None and not ready.failed:
             self.listed, self.snapshot = ready.listed, ready.snapshot  # fetched beside the listing
-        elif not versioned or (len(versioned) < LOAD_AFTER and not self.refreshing):
+        elif not self.refreshing and len(versioned) < LOAD_AFTER:
             return {}
         else:
             try:
