@@ -221,5 +221,7 @@ def refresh_records_snapshot(backend: Backend) -> str | None:
     Its key, or ``None`` (nothing changed since, a store without versions,
     or one that refused it: see :func:`pacha_sdk.storage.snapshots.refresh`).
     """
+    if not backend.lists_versions:
+        return None  # a snapshot's entries could never be matched: read nothing for it
     found = runs_in_listing(list_objects(backend, RUNS_DIR))
     return snapshots.refresh(backend, _objects(found), where=RUNS_DIR)
