@@ -40,6 +40,7 @@ class BucketBackend(FsspecBackend):
     """How messages name the store: ``"S3"``, ``"GCS"``."""
     endpoint_hint: ClassVar[str]
     """Where a user sets the endpoint, for the missing-bucket message."""
+    lists_versions: ClassVar[bool] = True
 
     def __init__(self, uri: str, *, storage_options: Mapping[str, Any] | None = None) -> None:
         scheme, rest = split_scheme(uri)

@@ -83,6 +83,10 @@ class Backend(abc.ABC):
     scheme: ClassVar[str | tuple[str, ...]]
     """The URI scheme(s) this backend serves."""
 
+    lists_versions: ClassVar[bool] = False
+    """Whether :meth:`list_objects` reports a version for every object (S3, GCS), so
+    readers may keep content by version (the records cache, records snapshots)."""
+
     write_ahead: ClassVar[bool] = True
     """Whether the writer first keeps each part on local disk (the spool) before
     sending it. A remote store can hang for seconds before it fails; the part

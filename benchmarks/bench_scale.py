@@ -10,10 +10,16 @@ For each store (a temporary local folder; SeaweedFS started here on
    them with ``read_metrics(names=[...])`` and ``metrics_dataset()``, against
    what ``metrics_dataset`` did before (pyarrow discovering the Hive folders
    through the store's filesystem) in the same process; ``best_run``.
-2. --list-runs runs of 10 points: ``list_runs`` cold (records cache cleared
-   before each try) and warm (a second call: only the listing, plus records
-   changed since), against one bare listing of ``runs/`` (the floor) and
-   against reading each record on 16 threads (what ``list_runs`` did before).
+2. --list-runs runs of 10 points: ``list_runs`` cold (records cache and
+   snapshot memory cleared before each try) and warm (a second call: only the
+   listing, plus records changed since), against one bare listing of
+   ``runs/`` (the floor) and against reading each record on 16 threads (what
+   ``list_runs`` did before). On an object store, cold without a records
+   snapshot (that first call writes one, see
+   :mod:`pacha_sdk.storage.snapshots`) and cold with it, in this process and
+   in fresh processes (``python bench_scale.py --cold-list``, which times one
+   ``list_runs`` of the store named by ``$PACHA_BENCH_STORE``), plus the time
+   to fetch and decode the snapshot alone.
 
 The store is filled with the writer's own encoders (``build_part``,
 ``part_bytes``, ``write_run``) from 32 threads: the same files ``pacha.run``
@@ -28,7 +34,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +54,7 @@ import pacha_sdk as pacha
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.backends import s3 as s3_backend
 from pacha_sdk.models import ExperimentRun, RunId
-from pacha_sdk.storage import records
+from pacha_sdk.storage import records, snapshots
 from pacha_sdk.storage.layout import part_key
 from pacha_sdk.storage.parts import build_part, latest_points, part_bytes
 from pacha_sdk.storage.read_cache import records_cache
@@ -191,35 +200,99 @@ def queries(where: dict[str, Any], runs: int, points: int, repeats: int) -> list
     return rows
 
 
+def cold() -> None:
+    """Forget what this process read, as a fresh one would."""
+    records_cache.clear()
+    snapshots.forget()
+
+
+def in_fresh_process(where: dict[str, Any]) -> float:
+    """Seconds of one ``list_runs`` in a new Python process (imports not counted)."""
+    env = {**os.environ, "PACHA_BENCH_STORE": json.dumps(where)}
+    command = [sys.executable, __file__, "--cold-list"]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def snapshot_alone(backend: Backend) -> float:
+    """Seconds to list ``index/``, fetch the newest snapshot and decode it."""
+    key = snapshots.listed_snapshots(backend)[-1][0]
+    return timed(lambda: snapshots.decode(backend.read_bytes(key), key))
+
+
+def snapshot_rows(
+    backend: Backend, where: dict[str, Any], label: str, repeats: int
+) -> list[list[str]]:
+    """Cold ``list_runs`` without a snapshot (it writes one), then with it, fresh processes too."""
+    for key in backend.list("index"):
+        backend.delete(key)
+    cold()
+    without = timed(lambda: pacha.list_runs(**where))  # reads every record, writes the snapshot
+    (written,) = snapshots.listed_snapshots(backend)
+    size = len(backend.read_bytes(written[0])) / 2**20
+    with_it = best_of(repeats, lambda: (cold(), timed(lambda: pacha.list_runs(**where)))[1])
+    fresh = best_of(repeats, lambda: in_fresh_process(where))
+    alone = best_of(repeats, lambda: snapshot_alone(backend))
+    floor = best_of(repeats, lambda: timed(lambda: backend.list("runs")))
+    return [
+        [f"{label}: one listing of runs/ (floor), again", f"{floor:.3f}", "1.00x", ""],
+        [f"{label}: `list_runs()` cold, no snapshot (writes one)", f"{without:.3f}", "", ""],
+        [f"{label}: records snapshot ({size:.1f} MiB): fetch + decode", f"{alone:.3f}", "", ""],
+        [
+            f"{label}: `list_runs()` cold, with the snapshot",
+            f"{with_it:.3f}",
+            f"{with_it / floor:.2f}x",
+            "<= 3 s",
+        ],
+        [
+            f"{label}: `list_runs()` in a fresh process, with it",
+            f"{fresh:.3f}",
+            f"{fresh / floor:.2f}x",
+            "<= 3 s",
+        ],
+    ]
+
+
 def listings(where: dict[str, Any], runs: int, repeats: int, target: str) -> list[list[str]]:
     backend = get_backend(where["uri"], storage_options=where["storage_options"])
     filled = fill(backend, runs, len(NAMES))
+    on_s3 = isinstance(backend, s3_backend.S3Backend)
+    label = f"{runs:,} runs"
 
-    def cold() -> float:
-        records_cache.clear()
+    def cold_list() -> float:
+        cold()
         return timed(lambda: pacha.list_runs(**where))
 
     floor = best_of(repeats, lambda: timed(lambda: backend.list("runs")))
     before = timed(lambda: records_on_threads(backend))
-    first = best_of(repeats, cold)
-    pacha.list_runs(**where)
-    warm = best_of(repeats, lambda: timed(lambda: pacha.list_runs(**where)))
-    assert len(pacha.list_runs(**where)) == runs
-    label = f"{runs:,} runs"
     rows = [
         [f"{label}: filled", f"{filled:.1f}", "", ""],
         [f"{label}: one listing of runs/ (floor)", f"{floor:.3f}", "1.00x", ""],
         [f"{label}: list_runs before (a read per record, 16 threads)", f"{before:.3f}", "", ""],
-        [f"{label}: `list_runs()` cold", f"{first:.3f}", f"{first / floor:.2f}x", target],
-        [f"{label}: `list_runs()` again", f"{warm:.3f}", f"{warm / floor:.2f}x", target],
     ]
-    if isinstance(backend, s3_backend.S3Backend):
+    if on_s3:
+        rows += snapshot_rows(backend, where, label, repeats)
+    else:
+        first = best_of(repeats, cold_list)
+        rows.append(
+            [f"{label}: `list_runs()` cold", f"{first:.3f}", f"{first / floor:.2f}x", target]
+        )
+    pacha.list_runs(**where)
+    warm = best_of(repeats, lambda: timed(lambda: pacha.list_runs(**where)))
+    assert len(pacha.list_runs(**where)) == runs
+    rows.append([f"{label}: `list_runs()` again", f"{warm:.3f}", f"{warm / floor:.2f}x", target])
+    if on_s3:
         with s3fs_only():
-            old_first = best_of(repeats, cold)
+            old_first = best_of(repeats, cold_list)
             pacha.list_runs(**where)
             old_warm = best_of(repeats, lambda: timed(lambda: pacha.list_runs(**where)))
         rows += [
-            [f"{label}: `list_runs()` cold, s3fs only", f"{old_first:.3f}", "", ""],
+            [
+                f"{label}: `list_runs()` cold with the snapshot, s3fs only",
+                f"{old_first:.3f}",
+                "",
+                "",
+            ],
             [f"{label}: `list_runs()` again, s3fs only", f"{old_warm:.3f}", "", ""],
         ]
     return rows
@@ -258,7 +331,16 @@ def measure(store: str, args: argparse.Namespace) -> list[list[str]]:
         server.stop()
 
 
+def cold_list_here() -> None:
+    """``--cold-list``: print the seconds of one ``list_runs`` of ``$PACHA_BENCH_STORE``."""
+    where = json.loads(os.environ["PACHA_BENCH_STORE"])
+    print(f"{timed(lambda: pacha.list_runs(**where)):.6f}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--cold-list"]:
+        cold_list_here()
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--store", choices=["local", "seaweedfs", "both"], default="both")
     parser.add_argument("--runs", type=int, default=1000)

@@ -79,14 +79,17 @@ def cmd_gc(args: argparse.Namespace, out: Output) -> int:
         )
     parts = len(report.parts) + len(report.covered_parts)
     count = len(report.blobs) + parts + len(report.trash) + len(report.temp_files)
+    count += len(report.snapshots)
     if args.json:
         keys = {"blobs": report.blobs, "parts": report.parts, "trash": report.trash}
         keys["covered_parts"] = report.covered_parts
+        keys["snapshots"] = report.snapshots
         temps = {"temp_files": report.temp_files, "recent_temp_files": report.recent_temp_files}
         out.json({"deleted": report.deleted, **keys, **temps})
         return 0
     trash = (f"trash/{run_id}" for run_id in report.trash)
-    for key in [*report.blobs, *report.parts, *report.covered_parts, *trash, *report.temp_files]:
+    listed = [*report.blobs, *report.parts, *report.covered_parts, *trash, *report.temp_files]
+    for key in [*listed, *report.snapshots]:
         out.print(key)
     verb = "deleted" if report.deleted else "would delete"
     hint = "" if report.deleted or not count else " (dry run: pass --yes to delete)"
@@ -95,6 +98,8 @@ def cmd_gc(args: argparse.Namespace, out: Output) -> int:
         counts.append(f"{len(report.trash)} run(s) from the trash")
     if report.temp_files:
         counts.append(f"{len(report.temp_files)} temporary file(s)")
+    if report.snapshots:
+        counts.append(f"{len(report.snapshots)} superseded records snapshot(s)")
     out.note(f"{verb} {', '.join(counts[:-1])} and {counts[-1]}{hint}")
     _note_recent_temp_files(report.recent_temp_files, args.temp_older_than, out)
     return 0
@@ -116,7 +121,12 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
     wanted = run_ids(args, args.run_ids, trash=None) if args.run_ids else None
     report = compact(wanted, **store(args))
     if args.json:
-        out.json({"runs": [vars(run) for run in report.runs]})
+        out.json(
+            {
+                "runs": [vars(run) for run in report.runs],
+                "records_snapshot": report.records_snapshot,
+            }
+        )
     else:
         for run in report.runs:
             if run.skipped is not None:
@@ -130,6 +140,7 @@ def cmd_compact(args: argparse.Namespace, out: Output) -> int:
         out.note(
             f"{len(compacted)} run(s): {report.parts_before} -> {report.parts_after} part file(s)"
             + (f"; {len(report.skipped)} skipped" if report.skipped else "")
+            + (f"; wrote {report.records_snapshot}" if report.records_snapshot else "")
         )
     refused = bool(wanted) and bool(report.skipped)
     return 1 if report.unreadable or refused else 0

@@ -40,6 +40,7 @@ from pacha_sdk.models import (
 )
 from pacha_sdk.query._store import open_store
 from pacha_sdk.storage import records
+from pacha_sdk.storage.annotated import refresh_records_snapshot
 from pacha_sdk.storage.compaction import Part, delete_parts, merge_parts, plan_writers
 from pacha_sdk.storage.coverage import covered_keys
 from pacha_sdk.storage.layout import (
@@ -88,6 +89,10 @@ class CompactReport:
     """What :func:`compact` did, run by run."""
 
     runs: list[CompactedRun] = field(default_factory=list)
+    records_snapshot: str | None = None
+    """Key of the records snapshot written after compacting every run (``index/...``), or
+    ``None``: run ids were given, nothing changed since the newest, or the store gives no
+    versions (see :mod:`pacha_sdk.storage.snapshots`)."""
 
     @property
     def parts_before(self) -> int:
@@ -124,6 +129,11 @@ def compact(
     given id the store has no run of (nothing is changed then), and
     :class:`StoreError` if the store cannot be read. Runs that are running
     (and not stale) or in the trash are skipped, with the reason in the report.
+
+    Compacting every run (no *run_ids*) also leaves a records snapshot of
+    every run's record behind, unless the newest one already holds them
+    (:attr:`CompactReport.records_snapshot`): later ``list_runs`` calls on an
+    object store then read one object instead of one per run.
     """
     backend = open_store(uri, storage_options)
     if run_ids is None:
@@ -134,7 +144,10 @@ def compact(
             trashed = backend_has(backend, deletion_record_key(run_id))
             if not trashed and not _has_records(backend, run_id):
                 raise RunNotFoundError(str(run_id), backend.uri)
-    return CompactReport([_compact_run(backend, run_id) for run_id in wanted])
+    report = CompactReport([_compact_run(backend, run_id) for run_id in wanted])
+    if run_ids is None:
+        report.records_snapshot = refresh_records_snapshot(backend)
+    return report
 
 
 def _listed(run_ids: str | Sequence[str]) -> list[str]:

@@ -59,6 +59,7 @@ from pacha_sdk.storage.records import (
     stored_run_ids,
     write_run,
 )
+from pacha_sdk.storage.snapshots import superseded
 from pacha_sdk.storage.spool import MANIFEST, default_spool_root
 from pacha_sdk.storage.sync import spool_folders
 from pacha_sdk.storage.trash import (
@@ -200,6 +201,7 @@ class GcReport:
     """Temporary files of interrupted writes (local stores), unwritten for long enough."""
     recent_temp_files: list[str] = field(default_factory=list)
     """Temporary files written to recently: kept, a write may be under way."""
+    snapshots: list[str] = field(default_factory=list)  # records snapshots gc removes
     deleted: bool = False
     """Whether they were deleted (``False`` for a dry run)."""
 
@@ -306,7 +308,8 @@ def gc(
     * a temporary file a local write left when it was killed midway, once
       unwritten for *temp_older_than* seconds (see :mod:`._temp_files`);
     * a part file a merged part covers (``pacha compact``, killed between
-      writing the merged part and deleting what it holds).
+      writing the merged part and deleting what it holds);
+    * a records snapshot (``index/``) superseded an hour ago or more (the newest stays).
 
     The dry run (the default) deletes nothing. The blobs and parts are
     listed before the records are read, and ``runs/`` once more after
@@ -336,11 +339,12 @@ def gc(
         trash=sorted(emptied),
         temp_files=temp_files,
         recent_temp_files=recent_temp_files,
+        snapshots=superseded(backend),
     )
     if delete:
         doomed = [*report.blobs, *report.parts, *report.covered_parts]
         doomed += _trash_keys(listing, report.trash)
-        doomed += report.temp_files
+        doomed += report.temp_files + report.snapshots
         for done, key in enumerate(doomed, 1):
             (delete_temporary if key in report.temp_files else _delete)(backend, key)
             if progress is not None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from pacha_sdk.backends import StoredObject
 from pacha_sdk.exceptions import InvalidRecordError, RunNotFoundError
 from pacha_sdk.models import RunAnnotation
+from pacha_sdk.storage import snapshots
 from pacha_sdk.storage.layout import (
     RUNS_DIR,
     annotation_key,
@@ -56,6 +57,7 @@ __all__ = [
     "load_run",
     "parse_annotation",
     "read_records",
+    "refresh_records_snapshot",
     "runs_in_listing",
     "write_annotation",
 ]
@@ -130,20 +132,38 @@ def _fold(backend: Backend, record: ExperimentRun, key: str, data: bytes | None)
     edit.apply_to(record)
 
 
+def _objects(wanted: Sequence[RecordKeys]) -> list[StoredObject]:
+    """Every object the records at *wanted* are read from: records, then annotations."""
+    listed = [found.record for found in wanted]
+    return listed + [item for found in wanted for item in found.annotations]
+
+
 def read_records(
-    backend: Backend, wanted: Sequence[RecordKeys], *, skip_invalid: bool
+    backend: Backend,
+    wanted: Sequence[RecordKeys],
+    *,
+    skip_invalid: bool,
+    through_snapshot: bool = False,
+    prefetched: snapshots.Prefetch | None = None,
 ) -> list[ExperimentRun]:
     """The records at *wanted*, edits folded in; a record removed meanwhile is left out.
 
-    Every ``run.json`` and annotation is read in one batch. A record that
+    Every ``run.json`` and annotation is read in one batch; with
+    *through_snapshot*, those the newest records snapshot holds at their
+    listed version come from it (:func:`pacha_sdk.storage.snapshots.read_listed`,
+    for reads of the whole store; *prefetched* the snapshot fetched and
+    parsed beside the listing, :func:`pacha_sdk.storage.snapshots.prefetch`).
+    A record that
     cannot be parsed is skipped with a warning if *skip_invalid*, else
     raises :class:`InvalidRecordError`; an annotation that cannot be parsed
     is skipped with a warning, so one bad file never hides a run.
     """
-    listed = [found.record for found in wanted]
-    listed += [item for found in wanted for item in found.annotations]
+    listed = _objects(wanted)
     where = listed[0].key if len(listed) == 1 else RUNS_DIR  # what errors name
-    fetched = read_objects(backend, listed, where=where)
+    if through_snapshot:
+        fetched = snapshots.read_listed(backend, listed, where=where, prefetched=prefetched)
+    else:
+        fetched = read_objects(backend, listed, where=where)
     content = dict(zip((item.key for item in listed), fetched))
     records: list[ExperimentRun] = []
     for found in wanted:
@@ -151,7 +171,9 @@ def read_records(
         if data is None:
             continue
         try:
-            record = parse_run(data, location(backend, found.record.key))
+            record = prefetched.record(found.record) if prefetched is not None else None
+            if record is None:
+                record = parse_run(data, location(backend, found.record.key))
         except InvalidRecordError as error:
             if not skip_invalid:
                 raise
@@ -182,8 +204,24 @@ def list_run_records(backend: Backend, *, skip_invalid: bool = True) -> list[Exp
     """Every run record in the store with its edits folded in, in listing order.
 
     One listing of ``runs/`` finds the records and their annotations, then
-    one batched read fetches those not already in the records cache at
-    their listed version (see :func:`read_records`).
+    one batched read fetches those neither in the records cache nor in the
+    newest records snapshot at their listed version (see :func:`read_records`
+    and :mod:`pacha_sdk.storage.snapshots`).
     """
+    prefetched = snapshots.prefetch(backend)  # the snapshot comes while the store lists
     found = runs_in_listing(list_objects(backend, RUNS_DIR))
-    return read_records(backend, found, skip_invalid=skip_invalid)
+    return read_records(
+        backend, found, skip_invalid=skip_invalid, through_snapshot=True, prefetched=prefetched
+    )
+
+
+def refresh_records_snapshot(backend: Backend) -> str | None:
+    """Write a records snapshot of every run's record and edits, unless the newest holds them.
+
+    Its key, or ``None`` (nothing changed since, a store without versions,
+    or one that refused it: see :func:`pacha_sdk.storage.snapshots.refresh`).
+    """
+    if not backend.lists_versions:
+        return None  # a snapshot's entries could never be matched: read nothing for it
+    found = runs_in_listing(list_objects(backend, RUNS_DIR))
+    return snapshots.refresh(backend, _objects(found), where=RUNS_DIR)

@@ -13,9 +13,12 @@
     <root>/artifacts/<hash[0:2]>/<hash>                         content-addressed blobs
     <root>/trash/<run_id>/deleted.json                          a deleted run's deletion record
     <root>/trash/<run_id>/<key>                                 its files, under their original keys
+    <root>/index/records-<time>-<uuid>.parquet                  records snapshot: a cache, once
 
 ``metrics/`` is a Hive-partitioned Parquet dataset, so pyarrow, DuckDB,
-Polars and Spark read it without this SDK. Every key and key pattern the
+Polars and Spark read it without this SDK. ``index/`` holds only caches
+that SDK readers check against the listing (:mod:`pacha_sdk.storage.snapshots`);
+engines ignore it. Every key and key pattern the
 SDK uses is built or parsed here, and nowhere else.
 """
 
@@ -31,6 +34,7 @@ __all__ = [
     "ANNOTATIONS_DIR",
     "ARTIFACTS_DIR",
     "DELETION_RECORD",
+    "INDEX_DIR",
     "METRICS_DIR",
     "OUTPUT_LOG",
     "RANKS_DIR",
@@ -55,6 +59,7 @@ __all__ = [
     "rank_log_key",
     "rank_record_key",
     "rank_records_prefix",
+    "records_snapshot_key",
     "run_id_from_annotation_key",
     "run_id_from_deletion_record_key",
     "run_id_from_part_key",
@@ -67,6 +72,7 @@ __all__ = [
     "sessions_prefix",
     "trash_key",
     "trash_prefix",
+    "written_at_from_snapshot_key",
 ]
 
 RUNS_DIR = "runs"
@@ -84,6 +90,9 @@ TRASH_DIR = "trash"
 """Where deleted runs wait, restorable, until ``gc`` empties it."""
 DELETION_RECORD = "deleted.json"
 """File name of a trashed run's deletion record, at the top of its trash folder."""
+INDEX_DIR = "index"
+"""Caches of what lies elsewhere in the store (records snapshots), never the truth."""
+_STAMP = "%Y%m%dT%H%M%S%fZ"
 
 _RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{re.escape(RUN_RECORD)}$")
 _ANNOTATION_KEY = re.compile(
@@ -96,6 +105,9 @@ _RANK_RECORD_KEY = re.compile(rf"^{RUNS_DIR}/([^/]+)/{RANKS_DIR}/(0|[1-9][0-9]*)
 _PART_NAME = re.compile(r"^part-([^/]+)-([0-9]+)\.parquet$")
 _MERGED_PART_NAME = re.compile(r"^part-([^/-]+)-([0-9]{6,})-([0-9]{6,})\.parquet$")
 _SESSION_NAME = re.compile(r"^(0|[1-9][0-9]*)\.json$")
+_SNAPSHOT_KEY = re.compile(
+    rf"^{INDEX_DIR}/records-([0-9]{{8}}T[0-9]{{12}}Z)-[0-9a-f]{{32}}\.parquet$"
+)
 _ARTIFACT_KEY = re.compile(rf"^{ARTIFACTS_DIR}/([0-9a-f]{{2}})/(\1[0-9a-f]{{62}})$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 
@@ -145,10 +157,14 @@ def annotation_key(run_id: RunId, at: datetime, unique: str) -> str:
     The name starts with the UTC time to the microsecond, fixed width, so
     key order is time order (then *unique*, for edits in the same microsecond).
     """
+    return f"{annotations_prefix(run_id)}/{_stamp(at, unique)}.json"
+
+
+def _stamp(at: datetime, unique: str) -> str:
+    """``<UTC time to the microsecond>-<unique>``: fixed width, so key order is time order."""
     if not re.fullmatch(r"[0-9a-f]{32}", unique):
         raise ValueError(f"{unique!r} is not 32 lowercase hex digits")
-    stamp = at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{annotations_prefix(run_id)}/{stamp}-{unique}.json"
+    return f"{at.astimezone(timezone.utc).strftime(_STAMP)}-{unique}"
 
 
 def run_id_from_annotation_key(key: str) -> RunId | None:
@@ -324,6 +340,25 @@ def original_key(key: str) -> tuple[RunId, str] | None:
     if match is None or (run_id := _run_id_or_none(match.group(1))) is None:
         return None
     return run_id, match.group(2)
+
+
+# Records snapshots (caches of many small records in one object).
+
+
+def records_snapshot_key(at: datetime, unique: str) -> str:
+    """Key of a records snapshot written at *at*; *unique* is 32 hex digits (a UUID's).
+
+    Key order is time order, so the newest snapshot is the last key listed.
+    """
+    return f"{INDEX_DIR}/records-{_stamp(at, unique)}.parquet"
+
+
+def written_at_from_snapshot_key(key: str) -> datetime | None:
+    """When the records snapshot at *key* was written (its name says), or ``None`` if not one."""
+    match = _SNAPSHOT_KEY.match(key)
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), _STAMP).replace(tzinfo=timezone.utc)
 
 
 # Content-addressed blobs.

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
@@ -141,22 +141,31 @@ def list_each(backend: Backend, prefixes: Sequence[str]) -> list[list[StoredObje
 
 
 def read_objects(
-    backend: Backend, listed: Sequence[StoredObject], *, where: str
+    backend: Backend,
+    listed: Sequence[StoredObject],
+    *,
+    where: str,
+    fallback: Callable[[Sequence[StoredObject]], Mapping[str, bytes]] | None = None,
 ) -> list[bytes | None]:
     """The content of each listed object, in order; ``None`` for one removed meanwhile.
 
     One batched read (:meth:`Backend.read_many`) of those not already held
-    at their listed version in the records cache; what it fetches at a
-    known version is kept there. *where* names the folder in errors.
+    at their listed version in the records cache, nor by *fallback* (called
+    once, with those the cache lacks, even none; it gives the content of
+    those it holds at exactly their listed version, by key: the records
+    snapshot). What comes at a known version is kept in the cache. *where*
+    names the folder in errors.
     """
     cached = [records_cache.get(backend.uri, item) for item in listed]
-    wanted = [item for item, data in zip(listed, cached) if data is None]
+    missing = [item for item, data in zip(listed, cached) if data is None]
+    held = fallback(missing) if fallback is not None else {}
+    wanted = [item for item in missing if item.key not in held]
     with store_errors(backend, "read", where):
         fetched: Iterator[bytes | None] = iter(backend.read_many([item.key for item in wanted]))
     found: list[bytes | None] = []
     for item, data in zip(listed, cached):
         if data is None:
-            data = next(fetched)
+            data = held[item.key] if item.key in held else next(fetched)
             if data is not None:
                 records_cache.put(backend.uri, item, data)
         found.append(data)

@@ -134,4 +134,5 @@ def test_s3_store(cli: Cli, moto_store: ObjectStore) -> None:
         "trash": [],
         "temp_files": [],  # an object store writes each object in one request
         "recent_temp_files": [],
+        "snapshots": [],
     }

@@ -127,6 +127,7 @@ def test_gc_deletes_exactly_the_garbage(cli: Cli, fresh_store: Store) -> None:
         "trash": [],
         "temp_files": [],
         "recent_temp_files": [],
+        "snapshots": [],
     }
     assert _keys(fresh_store.uri) == before - {blob, orphan}
     # what runs produced (model) and used (data) stays, and every run still reads

@@ -45,6 +45,9 @@ class SeaweedFS:
         self.binary = binary
         self.access_key = "pacha-test-key"
         self.secret_key = f"pacha-secret-{secrets.token_hex(12)}"
+        self.reader_key = "pacha-reader-key"
+        """An identity that may read and list, never write (a read-only bucket)."""
+        self.reader_secret = f"pacha-reader-{secrets.token_hex(12)}"
         self.bucket = BUCKET
         self._dir = Path(tempfile.mkdtemp(prefix="pacha-seaweedfs-"))
         self._ports: dict[str, int] = {}
@@ -97,7 +100,12 @@ class SeaweedFS:
             "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
             "actions": ["Admin", "Read", "Write", "List", "Tagging"],
         }
-        (self._dir / "s3.json").write_text(json.dumps({"identities": [identity]}))
+        reader = {
+            "name": "reader",
+            "credentials": [{"accessKey": self.reader_key, "secretKey": self.reader_secret}],
+            "actions": ["Read", "List"],
+        }
+        (self._dir / "s3.json").write_text(json.dumps({"identities": [identity, reader]}))
         for attempt in range(3):
             names = ("master", "volume", "filer", "s3", "admin")
             self._ports = dict(zip(names, free_port_pairs(len(names))))
