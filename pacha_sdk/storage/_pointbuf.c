@@ -25,6 +25,7 @@
 #define FIELDS 4
 #define MIN_CAPACITY 1024
 #define MAX_STEP INT64_MAX
+#define NAME_CACHE 64 /* recently used exact-str names by address, skipping the dict */
 
 typedef struct {
     PyObject_HEAD
@@ -40,6 +41,8 @@ typedef struct {
     PyObject *odd;       /* list of (name, value, step, time) tuples, in position order */
     Py_ssize_t *odd_at;  /* their positions */
     Py_ssize_t odd_capacity;
+    PyObject *cached[NAME_CACHE]; /* strong references, so an address stays that name's */
+    int32_t cached_code[NAME_CACHE];
 } PointBuffer;
 
 static PyTypeObject PointBufferType;
@@ -57,6 +60,7 @@ new_buffer(void)
     self->times = NULL;
     self->odd_at = NULL;
     self->odd_capacity = 0;
+    memset(self->cached, 0, sizeof(self->cached));
     self->names = PyList_New(0);
     self->index = PyDict_New();
     self->odd = PyList_New(0);
@@ -101,6 +105,8 @@ buffer_dealloc(PointBuffer *self)
 {
     PyObject_GC_UnTrack(self);
     buffer_clear(self);
+    for (int i = 0; i < NAME_CACHE; i++)
+        Py_CLEAR(self->cached[i]);
     PyMem_RawFree(self->codes);
     PyMem_RawFree(self->values);
     PyMem_RawFree(self->steps);
@@ -202,7 +208,7 @@ reserve_odd(PointBuffer *self, Py_ssize_t more)
 
 /* The code of *name*, given one if new; -1 with an exception set on failure. */
 static Py_ssize_t
-code_of(PointBuffer *self, PyObject *name)
+code_lookup(PointBuffer *self, PyObject *name)
 {
     PyObject *code = PyDict_GetItemWithError(self->index, name);
     if (code != NULL)
@@ -226,6 +232,21 @@ code_of(PointBuffer *self, PyObject *name)
         return -1;
     }
     return next;
+}
+
+static inline Py_ssize_t
+code_of(PointBuffer *self, PyObject *name)
+{
+    size_t slot = ((uintptr_t)name >> 4) % NAME_CACHE;
+    if (self->cached[slot] == name)
+        return self->cached_code[slot];
+    Py_ssize_t code = code_lookup(self, name);
+    if (code >= 0 && PyUnicode_CheckExact(name)) { /* freeing an exact str runs no Python code */
+        Py_INCREF(name);
+        Py_XSETREF(self->cached[slot], name);
+        self->cached_code[slot] = (int32_t)code;
+    }
+    return code;
 }
 
 static inline int64_t
@@ -263,6 +284,14 @@ as_int64(PyObject *value, int64_t *out)
     return 1;
 }
 
+typedef struct {
+    int32_t code;
+    int odd;
+    double value;
+    int64_t step;
+    int64_t time;
+} Point;
+
 /* PointBuffer.extend(fields): append points given flat, four fields each, all or none. */
 static PyObject *
 buffer_extend(PointBuffer *self, PyObject *fields)
@@ -277,66 +306,64 @@ buffer_extend(PointBuffer *self, PyObject *fields)
     }
     Py_ssize_t count = size / FIELDS;
     PyObject **items = PySequence_Fast_ITEMS(fast);
-    int32_t small_codes[16];
-    int32_t *codes = count <= 16 ? small_codes : PyMem_Malloc(count * sizeof(int32_t));
-    PyObject *odd = PyList_New(0); /* (point, tuple) of each odd point, built before any change */
-    if (codes == NULL || odd == NULL) {
+    Point small[16];
+    Point *points = count <= 16 ? small : PyMem_Malloc(count * sizeof(Point));
+    PyObject *odd = NULL; /* the tuple of each odd point, built before any change */
+    if (points == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
     /* First everything that may allocate (and so start the garbage collector). */
     for (Py_ssize_t point = 0; point < count; point++) {
         PyObject **f = items + point * FIELDS;
+        Point *p = points + point;
         Py_ssize_t code = code_of(self, f[0]);
         if (code < 0)
             goto fail;
-        codes[point] = (int32_t)code;
-        int64_t step, time;
-        if (!PyFloat_CheckExact(f[1]) || !as_int64(f[2], &step) || !as_int64(f[3], &time)) {
-            PyObject *entry = Py_BuildValue("(n(OOOO))", point, f[0], f[1], f[2], f[3]);
+        p->code = (int32_t)code;
+        p->odd = !PyFloat_CheckExact(f[1]) || !as_int64(f[2], &p->step) ||
+                 !as_int64(f[3], &p->time);
+        if (p->odd) {
+            if (odd == NULL && (odd = PyList_New(0)) == NULL) /* only then: it is GC-tracked */
+                goto fail;
+            PyObject *entry = PyTuple_Pack(FIELDS, f[0], f[1], f[2], f[3]);
             if (entry == NULL || PyList_Append(odd, entry)) {
                 Py_XDECREF(entry);
                 goto fail;
             }
             Py_DECREF(entry);
+            p->value = Py_NAN;
+            p->step = p->time = 0;
+        } else {
+            p->value = PyFloat_AS_DOUBLE(f[1]);
         }
     }
-    Py_ssize_t odd_count = PyList_GET_SIZE(odd);
+    Py_ssize_t odd_count = odd == NULL ? 0 : PyList_GET_SIZE(odd);
     if (reserve(self, count) || reserve_odd(self, odd_count))
         goto fail;
     Py_ssize_t base = PyList_GET_SIZE(self->odd);
     for (Py_ssize_t j = 0; j < odd_count; j++) {
-        if (PyList_Append(self->odd, PyTuple_GET_ITEM(PyList_GET_ITEM(odd, j), 1))) {
+        if (PyList_Append(self->odd, PyList_GET_ITEM(odd, j))) {
             PyList_SetSlice(self->odd, base, PY_SSIZE_T_MAX, NULL); /* odd still holds them */
             goto fail;
         }
     }
     /* Then the change itself: nothing from here on can fail or run Python code. */
-    Py_ssize_t next_odd = 0;
+    Py_ssize_t next_odd = base;
     for (Py_ssize_t point = 0; point < count; point++) {
-        PyObject **f = items + point * FIELDS;
-        int64_t step = 0, time = 0;
-        double value;
-        if (next_odd < odd_count &&
-            PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(odd, next_odd), 0)) == point) {
-            self->odd_at[base + next_odd] = self->tail;
-            next_odd++;
-            value = Py_NAN;
-        } else {
-            value = PyFloat_AS_DOUBLE(f[1]);
-            as_int64(f[2], &step);
-            as_int64(f[3], &time);
-        }
-        append_regular(self, codes[point], value, step, time);
+        Point *p = points + point;
+        if (p->odd)
+            self->odd_at[next_odd++] = self->tail;
+        append_regular(self, p->code, p->value, p->step, p->time);
     }
-    if (codes != small_codes)
-        PyMem_Free(codes);
-    Py_DECREF(odd);
+    if (points != small)
+        PyMem_Free(points);
+    Py_XDECREF(odd);
     Py_DECREF(fast);
     Py_RETURN_NONE;
 fail:
-    if (codes != small_codes)
-        PyMem_Free(codes);
+    if (points != small)
+        PyMem_Free(points);
     Py_XDECREF(odd);
     Py_DECREF(fast);
     return NULL;
