@@ -321,8 +321,14 @@ buffer_extend(PointBuffer *self, PyObject *fields)
         if (code < 0)
             goto fail;
         p->code = (int32_t)code;
-        p->odd = !PyFloat_CheckExact(f[1]) || !as_int64(f[2], &p->step) ||
-                 !as_int64(f[3], &p->time);
+        if (point > 0 && !p[-1].odd && f[3] == f[3 - FIELDS] && f[2] == f[2 - FIELDS]) {
+            p->step = p[-1].step; /* log_metrics: one step and time object for all its points */
+            p->time = p[-1].time;
+            p->odd = !PyFloat_CheckExact(f[1]);
+        } else {
+            p->odd = !PyFloat_CheckExact(f[1]) || !as_int64(f[2], &p->step) ||
+                     !as_int64(f[3], &p->time);
+        }
         if (p->odd) {
             if (odd == NULL && (odd = PyList_New(0)) == NULL) /* only then: it is GC-tracked */
                 goto fail;
