@@ -799,6 +799,8 @@ static PyGetSetDef fastlog_getset[] = {
     {"slow_path", (getter)fastlog_get_slow, NULL, "The Python method every other case goes to.",
      NULL},
     {"__doc__", (getter)fastlog_get_doc, NULL, NULL, NULL},
+    {"__wrapped__", (getter)fastlog_get_slow, NULL, "The same: inspect.signature follows it.",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -43,3 +43,6 @@ class FastLog:
     @property
     def slow_path(self) -> Callable[..., None]:
         """The Python method every other case goes to."""
+    @property
+    def __wrapped__(self) -> Callable[..., None]:
+        """The same method: ``inspect.signature`` and ``help`` follow it."""

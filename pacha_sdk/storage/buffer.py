@@ -21,7 +21,10 @@ float64 values, int64 steps and timestamps) and one C call per append
 under the GIL, so the guarantees above hold as they are. Values that must
 stay objects until the writer (accelerator tensors) are kept beside the
 columns. :meth:`MetricBuffer.take` then hands the writer a ``PointBuffer``
-batch whose columns become Arrow arrays without per-point Python work.
+batch (a copy; the points leave ``rows`` only once the batch is in flight)
+whose columns become Arrow arrays without per-point Python work. The C
+extension also holds ``FastLog``, the run's ``log_metric`` for the common
+case (:meth:`pacha_sdk.tracking.run.Run._bind_fast_log_metric`).
 ``PACHA_SDK_PURE_PYTHON=1`` forces the flat list; :data:`ACCELERATED`
 says which is in use.
 

@@ -3,7 +3,8 @@
 :class:`Run` is a plain object with guarded transitions (pending, running,
 finished) that is also a context manager; ``pacha.run(...)`` and
 ``@pacha.track`` are thin shells over it. Its hot path, :meth:`Run.log_metric`,
-appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic. A
+appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic (with
+the C extension, its common case runs in C: see ``_bind_fast_log_metric``). A
 background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
