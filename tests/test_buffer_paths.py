@@ -9,6 +9,8 @@ flat list. The switch is the module the run picks up at creation
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
 import os
 import signal
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -30,7 +33,16 @@ from pacha_sdk.storage import buffer
 from pacha_sdk.storage.buffer import MetricBuffer
 from pacha_sdk.storage.parts import build_part
 
-NATIVE = buffer.native
+
+def _built() -> ModuleType | None:
+    """The C extension if it was built, whatever ``PACHA_SDK_PURE_PYTHON`` says here."""
+    try:
+        return importlib.import_module("pacha_sdk.storage._pointbuf")
+    except ImportError:
+        return None
+
+
+NATIVE = _built()
 
 
 @pytest.fixture(params=["c", "python"])
@@ -62,6 +74,8 @@ def test_the_run_uses_the_path_asked_for(path: str, store: str) -> None:
         fast = type(run.log_metric).__name__ == "FastLog"
         assert fast is (path == "c")
         assert isinstance(run._buffer.rows, list) is (path == "python")
+        assert list(inspect.signature(run.log_metric).parameters) == ["name", "value", "step"]
+        assert run.log_metric.__doc__ == pacha.Run.log_metric.__doc__
 
 
 @pytest.mark.subprocess
@@ -255,9 +269,12 @@ while True:
     assert len(steps) >= flushed[-1]
 
 
-def test_the_c_buffer_gives_memory_back_once_the_writer_takes_the_points() -> None:
+def test_the_c_buffer_gives_memory_back_once_the_writer_takes_the_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     if NATIVE is None:
         pytest.skip("the C extension is not built here")
+    monkeypatch.setattr(buffer, "native", NATIVE)
     kept = MetricBuffer()
     rows = kept.rows
     assert isinstance(rows, NATIVE.PointBuffer)
