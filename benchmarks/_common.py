@@ -6,12 +6,13 @@ best of several repeats, because this machine is shared and noisy.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 
@@ -89,3 +90,25 @@ def list_append_floor(points: int, names: Sequence[str]) -> float:
         for name in names:
             append(name, 0.5, step)
     return time.perf_counter() - start
+
+
+def buffer_path() -> str:
+    """Which buffer and hot path runs of this process use (README, "How logging stays cheap")."""
+    from pacha_sdk.storage import buffer
+
+    if buffer.ACCELERATED:
+        return "C accelerator (pacha_sdk.storage._pointbuf)"
+    return "pure Python (PACHA_SDK_PURE_PYTHON=1 or no compiled extension)"
+
+
+@contextlib.contextmanager
+def pure_python_path() -> Iterator[None]:
+    """Runs created inside use the pure-Python buffer and hot path (a reference figure)."""
+    from pacha_sdk.storage import buffer
+
+    saved = buffer.native
+    buffer.native = None
+    try:
+        yield
+    finally:
+        buffer.native = saved

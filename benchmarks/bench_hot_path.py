@@ -5,7 +5,9 @@
 The floor appends (name, value, step, time.time_ns()) to four Python lists
 in a plain function. Peers (W&B offline, MLflow, DVCLive) run when
 installed (`pip install -e '.[bench]'`) on fewer points, since they are
-slower by orders of magnitude; per-point figures are comparable.
+slower by orders of magnitude; per-point figures are comparable. pacha is
+measured on the path this process uses (the C accelerator where it is
+built) and, for reference, on the pure-Python path.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from _common import best_of, list_append_floor, machine, print_table
+from _common import best_of, buffer_path, list_append_floor, machine, print_table, pure_python_path
 
 import pacha_sdk as pacha
 
@@ -129,6 +131,9 @@ def main() -> None:
     floor_us = per_point_us(lambda n, _: floor(n), args.points, args.repeats)
     one_us = per_point_us(pacha_log_metric, args.points, args.repeats)
     many_us = per_point_us(pacha_log_metrics, args.points, args.repeats)
+    with pure_python_path():
+        pure_one_us = per_point_us(pacha_log_metric, args.points, args.repeats)
+        pure_many_us = per_point_us(pacha_log_metrics, args.points, args.repeats)
     rows: list[list[object]] = [
         ["floor: 4 list appends in a function", f"{floor_us:.3f}", "1.00x", ""],
         ["pacha run.log_metric", f"{one_us:.3f}", f"{one_us / floor_us:.2f}x", "≤ 2.0x"],
@@ -137,6 +142,12 @@ def main() -> None:
             f"{many_us:.3f}",
             f"{many_us / floor_us:.2f}x",
             "≤ 1.5x",
+        ],
+        [
+            "  the same, pure Python: log_metric / log_metrics",
+            f"{pure_one_us:.3f} / {pure_many_us:.3f}",
+            f"{pure_one_us / floor_us:.2f}x / {pure_many_us / floor_us:.2f}x",
+            "PACHA_SDK_PURE_PYTHON=1",
         ],
     ]
     peers = {
@@ -156,6 +167,7 @@ def main() -> None:
                 ]
             )
     print(f"\nmachine: {machine()}")
+    print(f"buffer: {buffer_path()}")
     print(f"points: {args.points:,} for pacha and the floor, {args.peer_points:,} for peers")
     print_table("Hot path, µs per point", ["what", "µs/point", "vs floor", "target / note"], rows)
 

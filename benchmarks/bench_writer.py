@@ -10,6 +10,7 @@
    hot path alone (flushing switched off). Each repeat times the floor and
    both loops back to back, and the figure is the median of the repeats'
    ratios, so load from other processes hits both sides of a ratio alike.
+   The same two figures on the pure-Python path follow, for reference.
 3. Sustained logging at full speed for --seconds: the buffer backlog,
    sampled every second, must not grow.
 4. Buffer memory per buffered point (tracemalloc), against the four-list floor.
@@ -34,7 +35,14 @@ import tracemalloc
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _common import best_of, list_append_floor, machine, print_table
+from _common import (
+    best_of,
+    buffer_path,
+    list_append_floor,
+    machine,
+    print_table,
+    pure_python_path,
+)
 
 import pacha_sdk as pacha
 from pacha_sdk.backends import get_backend
@@ -214,6 +222,10 @@ def main() -> None:
         plain = best_of(args.repeats, lambda: plain_pyarrow_seconds(rows, root))
         rows.clear()  # memory back before the loops
         flushing, hot, floor_us = end_to_end(args.loop_points, args.loop_repeats, f"{root}/loop")
+        with pure_python_path():
+            pure_flushing, pure_hot, _ = end_to_end(
+                args.loop_points, args.loop_repeats, f"{root}/pure-loop"
+            )
         backlog = sustained(args.seconds, f"{root}/sustained")
         floor_bytes, pacha_bytes = bytes_per_point(1_000_000, f"{root}/memory")
         big = peak_rss_mb(args.big_points, f"{root}/big", DEFAULT_FLUSH_ROWS)
@@ -223,6 +235,7 @@ def main() -> None:
             for flush_rows in (int(value) for value in args.flush_rows.split(",") if value)
         ]
     print(f"\nmachine: {machine()}")
+    print(f"buffer: {buffer_path()}")
     table = [
         [
             "writer time, 1M points -> part",
@@ -238,6 +251,11 @@ def main() -> None:
             "the same loop, flushing off (hot path alone)",
             f"**{hot:.2f}x** the floor",
             "at or below 1.4-1.9x",
+        ],
+        [
+            "both loops on the pure-Python path (PACHA_SDK_PURE_PYTHON=1)",
+            f"{pure_flushing:.2f}x flushing, {pure_hot:.2f}x hot path alone",
+            "for reference: no C extension",
         ],
         [
             f"backlog while logging flat out for {args.seconds:.0f} s (points, per second)",

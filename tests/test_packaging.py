@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -75,6 +76,15 @@ def test_wheel_maps_backends_into_the_package(wheel_names: set[str]) -> None:
     assert {top for top in tops if not top.endswith(".dist-info")} == {"pacha_sdk"}
 
 
+_COMPILED = (".so", ".pyd")
+_EXTENSION = "pacha_sdk/storage/_pointbuf"
+
+
+def _is_extension(name: str) -> bool:
+    """Whether *name* is the built C extension (``_pointbuf.cpython-311-...so``)."""
+    return name.startswith(f"{_EXTENSION}.") and name.endswith(_COMPILED)
+
+
 def _source_files() -> set[str]:
     """Where each file of ``pacha_sdk/`` and ``backends/`` belongs in the wheel."""
     shipped: set[str] = set()
@@ -85,6 +95,8 @@ def _source_files() -> set[str]:
                 continue
             if path.name.startswith(".") or path.name.endswith(("~", ".pyc")):
                 continue  # editor and tool leftovers, never package files
+            if path.suffix in _COMPILED:
+                continue  # built in place by `pip install -e`: a build output, not source
             shipped.add(f"{prefix}/{relative.as_posix()}")
     return shipped
 
@@ -100,5 +112,23 @@ def test_wheel_ships_every_module_and_data_file_of_the_source(wheel_names: set[s
         "not in the wheel (add the subpackage to [tool.setuptools] packages, "
         f"or its data files to package-data): {missing}"
     )
-    extra = sorted(name for name in wheel_names - source if not name.startswith("pacha_sdk-"))
+    extra = sorted(
+        name
+        for name in wheel_names - source
+        if not name.startswith("pacha_sdk-") and not _is_extension(name)
+    )
     assert not extra, f"in the wheel but not in the source tree: {extra}"
+
+
+def _has_compiler() -> bool:
+    compiler = (sysconfig.get_config_var("CC") or "").split()
+    return bool(compiler) and shutil.which(compiler[0]) is not None
+
+
+def test_wheel_ships_the_c_buffer_with_its_source_and_stub(wheel_names: set[str]) -> None:
+    # The source and the stub always; the built module wherever a compiler is (CI has one).
+    assert {f"{_EXTENSION}.c", f"{_EXTENSION}.pyi"} <= wheel_names
+    built = [name for name in wheel_names if _is_extension(name)]
+    if _has_compiler():
+        assert len(built) == 1, wheel_names
+        assert sysconfig.get_config_var("EXT_SUFFIX") in built[0]

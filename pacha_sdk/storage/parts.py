@@ -12,13 +12,16 @@ million points.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pacha_sdk.storage.schema import METRIC_SCHEMA
+
+if TYPE_CHECKING:
+    from pacha_sdk.storage._pointbuf import PointBuffer
 
 __all__ = [
     "ROW_GROUP_SIZE",
@@ -31,8 +34,12 @@ __all__ = [
     "part_bytes",
 ]
 
-Rows = list[Any]
-"""Buffered points, flat: ``name, value, step, time_ns`` for each point in turn."""
+Rows = Union[list[Any], "PointBuffer"]  # a runtime alias: no "X | Y" on Python 3.10
+"""Buffered points: the flat list, ``name, value, step, time_ns`` for each point in turn.
+
+With the C accelerator, a ``PointBuffer`` instead: the same ``extend`` and
+``len`` (four fields a point), its points kept as columns.
+"""
 
 Latest = dict[str, tuple[int, float]]
 """Per metric name, the ``(step, value)`` of its latest point."""
@@ -140,16 +147,47 @@ def build_part(run_id: str, rank: int, rows: Rows) -> pa.Table:
 
 def _clustered(rows: Rows) -> pa.Table:
     """Name (a dictionary), step, value and timestamp of *rows*, clustered by name, then step."""
-    names = pa.array(rows[0::4], pa.string()).dictionary_encode()  # codes: first appearance
-    steps = pa.array(rows[2::4], pa.int64())
-    micros = pc.divide(pa.array(rows[3::4], pa.int64()), 1000)  # truncated to the microsecond
+    names, values, steps, times = _columns(rows)
+    micros = pc.divide(times, 1000)  # truncated to the microsecond
     columns = {
         "name": names,
         "step": steps,
-        "value": pa.array(rows[1::4], pa.float64()),
+        "value": values,
         "timestamp": micros.view(_MICROS),
     }
     return pa.table(columns).take(_cluster_order(names.indices, steps))
+
+
+def _columns(rows: Rows) -> tuple[pa.DictionaryArray, pa.Array, pa.Array, pa.Array]:
+    """Names (codes by first appearance), values, steps and nanosecond times of *rows*.
+
+    A C ``PointBuffer`` batch (:mod:`pacha_sdk.storage.buffer`) hands over
+    its columns as bytes, wrapped without per-point Python work; the flat
+    list (and a batch holding objects) is converted value by value.
+    """
+    if not isinstance(rows, list):
+        if not rows.odd:
+            dictionary, codes, values, steps, times = rows.columns()
+            count = rows.points
+            return (
+                pa.DictionaryArray.from_arrays(
+                    _from_bytes(pa.int32(), count, codes), pa.array(dictionary, pa.string())
+                ),
+                _from_bytes(pa.float64(), count, values),
+                _from_bytes(pa.int64(), count, steps),
+                _from_bytes(pa.int64(), count, times),
+            )
+        rows = rows.to_rows()
+    return (
+        pa.array(rows[0::4], pa.string()).dictionary_encode(),
+        pa.array(rows[1::4], pa.float64()),
+        pa.array(rows[2::4], pa.int64()),
+        pa.array(rows[3::4], pa.int64()),
+    )
+
+
+def _from_bytes(kind: pa.DataType, count: int, data: bytes) -> pa.Array:
+    return pa.Array.from_buffers(kind, count, [None, pa.py_buffer(data)])
 
 
 def _cluster_order(codes: pa.Array, steps: pa.Array) -> pa.Array:

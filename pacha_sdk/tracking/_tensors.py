@@ -85,10 +85,17 @@ class TensorValues:
     def resolve(self, rows: Rows) -> Rows:
         """Writer thread: *rows* with every deferred value read as a float (a new list).
 
+        *rows* is the flat list, or a C ``PointBuffer`` batch (returned as it
+        is when it holds no tensor, else read as the flat list).
+
         Points whose value cannot be read are left out and reported. Never raises.
         """
         if not self.deferred:
             return rows
+        if not isinstance(rows, list):  # a C PointBuffer: only its odd points can be tensors
+            if not rows.odd:
+                return rows
+            rows = rows.to_rows()
         try:
             return self._resolve(rows)
         except Exception as error:  # a bug here must not stop the writer: read one by one
@@ -96,7 +103,7 @@ class TensorValues:
             self._on_error(error)
             return self._resolve_each(rows)
 
-    def _resolve(self, rows: Rows) -> Rows:
+    def _resolve(self, rows: list[Any]) -> Rows:
         values = rows[1::FIELDS]
         deferred = [index for index, value in enumerate(values) if type(value) is not float]
         if not deferred:
@@ -118,7 +125,7 @@ class TensorValues:
                     failed[index] = error
         return self._rebuilt(rows, read, failed)
 
-    def _resolve_each(self, rows: Rows) -> Rows:
+    def _resolve_each(self, rows: list[Any]) -> Rows:
         read: dict[int, float] = {}
         failed: dict[int, BaseException] = {}
         for index, value in enumerate(rows[1::FIELDS]):
@@ -131,7 +138,7 @@ class TensorValues:
         return self._rebuilt(rows, read, failed)
 
     def _rebuilt(
-        self, rows: Rows, read: dict[int, float], failed: dict[int, BaseException]
+        self, rows: list[Any], read: dict[int, float], failed: dict[int, BaseException]
     ) -> Rows:
         out = list(rows)
         for index, value in read.items():
@@ -139,13 +146,13 @@ class TensorValues:
         if not failed:
             return out
         self._report(rows, failed)
-        kept: Rows = []
+        kept: list[Any] = []
         for index in range(len(out) // FIELDS):
             if index not in failed:
                 kept.extend(out[index * FIELDS : (index + 1) * FIELDS])
         return kept
 
-    def _report(self, rows: Rows, failed: dict[int, BaseException]) -> None:
+    def _report(self, rows: list[Any], failed: dict[int, BaseException]) -> None:
         reasons: dict[str, BaseException] = {}
         for index, reason in failed.items():
             reasons.setdefault(rows[index * FIELDS], reason)

@@ -3,7 +3,8 @@
 :class:`Run` is a plain object with guarded transitions (pending, running,
 finished) that is also a context manager; ``pacha.run(...)`` and
 ``@pacha.track`` are thin shells over it. Its hot path, :meth:`Run.log_metric`,
-appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic. A
+appends one tuple to an in-memory buffer: no I/O, no lock, no pydantic (with
+the C extension, its common case runs in C: see ``_bind_fast_log_metric``). A
 background :class:`~pacha_sdk.storage.writer.MetricWriter` turns the buffer into
 Parquet part files and rewrites ``run.json`` (heartbeat and summary) every
 flush. In distributed training every rank opens a ``Run`` with the same id;
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import types
 from collections.abc import Mapping
 from contextvars import Token
 from types import TracebackType
@@ -33,6 +35,7 @@ from pacha_sdk._clock import SYSTEM_CLOCK, Clock
 from pacha_sdk.backends import Backend, get_backend
 from pacha_sdk.env import resolve_uri
 from pacha_sdk.exceptions import MetricTypeError, RunStateError
+from pacha_sdk.storage import buffer as _buffer_module
 from pacha_sdk.storage.buffer import FIELDS, MetricBuffer
 from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.tracking import _context, _ranks, _signals
@@ -53,7 +56,6 @@ from pacha_sdk.tracking._view import RunState
 
 if TYPE_CHECKING:
     from pacha_sdk.models import Hyperparameters
-    from pacha_sdk.storage.parts import Rows
     from pacha_sdk.storage.writer import MetricWriter
 
 __all__ = ["CLOSE_MARGIN", "Run"]
@@ -133,6 +135,25 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
             _ranks.take_env_run_id(shared_id)  # the next run of this process gets its own id
         self._finisher: int | None = None
         self._ended = threading.Event()
+        self._bind_fast_log_metric()
+
+    def _bind_fast_log_metric(self) -> None:
+        """With the C accelerator, make ``self.log_metric`` its common case done in C.
+
+        The instance attribute shadows the method below, which stays the
+        slow path: the C code reads ``_last_step``, ``_rows`` and
+        ``_max_slots`` from this run's ``__dict__`` at every call (so their
+        reassignment at fork, resume or finish is seen) and hands every case
+        but an exact ``str`` name already logged, an exact ``float`` value and
+        a plain step (``None`` or an ``int`` in range) to this class's
+        :meth:`log_metric`, which keeps every rule and error. A subclass that
+        overrides ``log_metric`` keeps its own.
+        """
+        native = _buffer_module.native
+        if native is None or type(self).log_metric is not Run.log_metric:
+            return
+        attrs = vars(self)
+        attrs["log_metric"] = native.FastLog(attrs, types.MethodType(Run.log_metric, self))
 
     def __repr__(self) -> str:
         return f"<Run {self.run_id} {self.status} at {self.uri}>"
@@ -179,7 +200,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
             self._admit_name("metrics")  # raises RunStateError, even for an empty mapping
         last_step = self._last_step
         now = _time_ns()
-        batch: Rows = []
+        batch: list[Any] = []
         add = batch.extend
         if step is None:
             try:
