@@ -27,6 +27,7 @@ import pytest
 import pacha_sdk as pacha
 from pacha_sdk.backends import get_backend
 from pacha_sdk.models import RunId
+from pacha_sdk.storage import buffer
 from pacha_sdk.storage.buffer import MetricBuffer
 from pacha_sdk.storage.spool import Spool
 from pacha_sdk.storage.writer import MetricWriter
@@ -91,6 +92,30 @@ def test_an_automatic_step_past_int64_is_refused_naming_the_metric(store: str) -
     points = sorted(zip(table["name"].to_pylist(), table["step"].to_pylist()))
     assert points == [("a", 5), ("a", 6), ("a", MAX_STEP), ("c", MAX_STEP)]
     assert pacha.load_run(run.run_id, uri=store).status is pacha.RunStatus.COMPLETED
+
+
+@pytest.mark.parametrize("path", ["c", "python"])
+def test_counting_up_to_the_largest_step_refuses_the_step_after_it(
+    path: str, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if path == "c" and buffer.native is None:
+        pytest.skip("the C extension is not built here")
+    if path == "python":
+        monkeypatch.setattr(buffer, "native", None)
+    with pacha.run(uri=store) as run:
+        run.log_metric("a", 1.0, MAX_STEP - 1)
+        run.log_metric("a", 2.0)  # the automatic step is the largest int64 ...
+        with pytest.raises(pacha.InvalidMetricError, match=r"'a'.*int64"):
+            run.log_metric("a", 3.0)  # ... and there is none after it
+        run.log_metrics({"b": 1.0}, step=MAX_STEP - 1)
+        run.log_metrics({"b": 2.0})
+        with pytest.raises(pacha.InvalidMetricError, match="'b'"):
+            run.log_metrics({"b": 3.0})
+    assert status(run) is pacha.RunStatus.COMPLETED
+    assert run.last_error is None
+    table = pacha.read_metrics(run.run_id, uri=store)
+    points = sorted(zip(table["name"].to_pylist(), table["step"].to_pylist()))
+    assert points == [("a", MAX_STEP - 1), ("a", MAX_STEP), ("b", MAX_STEP - 1), ("b", MAX_STEP)]
 
 
 def test_a_resumed_run_whose_last_step_is_the_largest_refuses_the_automatic_next(

@@ -40,7 +40,13 @@ from pacha_sdk.storage.buffer import FIELDS, MetricBuffer
 from pacha_sdk.storage.deadlines import StoreCalls
 from pacha_sdk.tracking import _context, _ranks, _signals
 from pacha_sdk.tracking._artifacts import RunArtifacts
-from pacha_sdk.tracking._coerce import MAX_STEP, check_metric_name, coerce_step, no_next_step
+from pacha_sdk.tracking._coerce import (
+    MAX_STEP,
+    LastStep,
+    check_metric_name,
+    coerce_step,
+    no_next_step,
+)
 from pacha_sdk.tracking._ending import CLOSE_MARGIN, RunEnding, RunParts
 from pacha_sdk.tracking._environment import capture_context_later
 from pacha_sdk.tracking._finish import open_runs
@@ -181,6 +187,8 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
                 step = last + 1
             except OverflowError:  # free unless raised: only a LastStep (MAX_STEP) raises it
                 raise no_next_step(name) from None
+            if step == MAX_STEP:  # reached by counting: no automatic step after it either
+                step = LastStep()
         elif type(step) is not int or step < 0 or step >= MAX_STEP:
             step = coerce_step(name, step)
         last_step[name] = step
@@ -203,6 +211,7 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
         batch: list[Any] = []
         add = batch.extend
         if step is None:
+            steps: dict[str, int] = {}
             try:
                 for name, value in metrics.items():
                     try:
@@ -211,10 +220,13 @@ class Run(RunArtifacts, RunUpdates, ForkedRun, RunEnding):
                         last = self._admit_name(name)
                     if type(value) is not float:
                         value = self._coerce(name, value)
-                    add((name, value, last + 1, now))
+                    steps[name] = following = last + 1
+                    if following == MAX_STEP:  # as in log_metric
+                        steps[name] = following = LastStep()
+                    add((name, value, following, now))
             except OverflowError:  # as in log_metric: only a LastStep raises it here
                 raise no_next_step(name) from None
-            last_step.update({name: last_step.get(name, -1) + 1 for name in metrics})
+            last_step.update(steps)
         else:
             if type(step) is not int or step < 0 or step >= MAX_STEP:
                 step = coerce_step("metrics", step)
