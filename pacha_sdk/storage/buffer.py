@@ -178,7 +178,7 @@ class MetricBuffer:
         :meth:`latest` in the child (as a batch never written), and cost no
         copy: the child shares the parent's memory until either writes it.
         """
-        child = MetricBuffer()
+        child = MetricBuffer(prepare=self._prepare)  # its tensors are read as the parent's are
         if type(child.rows) is not type(self.rows):  # the parent's kind, whatever the env says
             child.rows = [] if isinstance(self.rows, list) else type(self.rows)()
         child._in_flight = [*self._in_flight, self.rows]  # nothing in the child extends it
