@@ -62,6 +62,7 @@ __all__ = [
     "Merged",
     "Part",
     "StoreCall",
+    "Turn",
     "WriterParts",
     "direct_call",
     "merge_parts",
@@ -83,6 +84,9 @@ _SPILL_BYTES = 4 * 2**20
 """The merged file stays in memory up to this size, then moves to a temporary file."""
 
 _Result = TypeVar("_Result")
+
+Turn = Callable[[], contextlib.AbstractContextManager[object]]
+"""What a merge holds while it sorts and writes one chunk (see :func:`merge_parts`)."""
 
 
 class StoreCall(Protocol):
@@ -206,14 +210,19 @@ def merge_parts(
     call: StoreCall = direct_call,
     still_wanted: Callable[[], bool] = lambda: True,
     threads: int = 1,
+    turn: Turn = contextlib.nullcontext,
 ) -> Merged | None:
     """Merge *parts* (one writer, contiguous seqs, oldest first) into one part; delete them.
 
     Small inputs are fetched in batches (:meth:`Backend.read_many`: many
     requests in flight on an object store); with *threads* above 1 the
     inputs are deleted that many at a time (only with a *call* that allows
-    calls side by side). Returns ``None`` without writing if *still_wanted* says no just before
-    the merged part would be created (the run went to the trash meanwhile).
+    calls side by side). Each chunk is decoded, sorted and written while
+    holding ``turn()`` (the live writer passes its
+    :meth:`ArrowTurns.merge <pacha_sdk.storage.arrow_turns.ArrowTurns.merge>`),
+    never across a store call, and its memory goes back to the OS before
+    the turn ends. Returns ``None`` without writing if *still_wanted* says
+    no just before the merged part would be created (the run went to the trash meanwhile).
     Raises :class:`InvalidPartError` naming an input that cannot be read
     (nothing written, nothing deleted), :class:`FileNotFoundError` if an
     input is gone (another compaction took it), or the store's error.
@@ -223,7 +232,7 @@ def merge_parts(
     key = merged_part_key(run_id, span.writer, span.first, span.last)
     with tempfile.SpooledTemporaryFile(max_size=_SPILL_BYTES) as sink:
         try:
-            _write_merged(backend, parts, sink, call)
+            _write_merged(backend, parts, sink, call, turn)
         finally:
             release_arrow_memory()
         size = sink.tell()
@@ -268,39 +277,98 @@ def _check_contiguous(parts: Sequence[Part]) -> None:
             raise ValueError(f"{after.key} does not follow {before.key}: not contiguous")
 
 
-def _write_merged(backend: Backend, parts: Sequence[Part], sink: object, call: StoreCall) -> None:
-    """Write the points of *parts*, in order, as one Parquet file into *sink*."""
+def _write_merged(
+    backend: Backend, parts: Sequence[Part], sink: object, call: StoreCall, turn: Turn
+) -> None:
+    """Write the points of *parts*, in order, as one Parquet file into *sink*.
+
+    Each chunk is decoded, sorted and written within one ``turn()``, so
+    nothing decoded is held outside it; the turn is let go between chunks
+    and before every read from a file (a big input: the store may be slow,
+    and a turn never waits for it).
+    """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from pacha_sdk.storage.parts import ROW_GROUP_SIZE, WRITE_OPTIONS
 
-    with pq.ParquetWriter(sink, _merge_schema(), **WRITE_OPTIONS) as writer:
-        chunk: list[pa.Table] = []
-        rows = 0
-        for part, source in _fetched(backend, parts, call):
-            for table in _decoded(backend, part, source):
-                chunk.append(table)
-                rows += table.num_rows
-                if rows >= CHUNK_ROWS:
-                    _write_sorted(writer, chunk, ROW_GROUP_SIZE)
-                    chunk, rows = [], 0
-        if chunk:
-            _write_sorted(writer, chunk, ROW_GROUP_SIZE)
+    holder = _TurnHolder(turn)
+    chunk: list[pa.Table] = []
+    rows = 0
+    try:
+        with pq.ParquetWriter(sink, _merge_schema(), **WRITE_OPTIONS) as writer:
+            for part, source in _fetched(backend, parts, call, before_io=holder.let_go):
+                in_memory = isinstance(source, pa.BufferReader)
+                tables = _decoded(backend, part, source)
+                while True:
+                    if in_memory:
+                        holder.hold()
+                    else:
+                        holder.let_go()
+                    table = next(tables, None)
+                    if table is None:
+                        break
+                    holder.hold()
+                    if chunk and rows + table.num_rows > CHUNK_ROWS:
+                        _write_sorted(writer, chunk, ROW_GROUP_SIZE)
+                        chunk, rows = [], 0
+                        holder.let_go()
+                        holder.hold()
+                    chunk.append(table)
+                    rows += table.num_rows
+            if chunk:
+                holder.hold()
+                _write_sorted(writer, chunk, ROW_GROUP_SIZE)
+                chunk = []
+    finally:
+        holder.let_go()
+
+
+class _TurnHolder:
+    """Holds a :data:`Turn` across steps; letting go hands Arrow's freed memory back first."""
+
+    def __init__(self, turn: Turn) -> None:
+        self._turn = turn
+        self._held: contextlib.AbstractContextManager[object] | None = None
+
+    def hold(self) -> None:
+        if self._held is None:
+            held = self._turn()
+            held.__enter__()
+            self._held = held
+
+    def let_go(self) -> None:
+        if self._held is not None:
+            held, self._held = self._held, None
+            try:
+                release_arrow_memory()
+            finally:
+                held.__exit__(None, None, None)
 
 
 def _write_sorted(writer: pq.ParquetWriter, chunk: list[pa.Table], row_group_size: int) -> None:
+    """Write *chunk* sorted by name, then step (stable); a chunk already in order is not copied."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     table = pa.concat_tables(chunk)
     order = pc.sort_indices(table, sort_keys=[("name", "ascending"), ("step", "ascending")])
-    writer.write_table(table.take(order), row_group_size=row_group_size)
+    count = len(order)
+    in_order = count < 2 or pc.all(pc.greater(order[1:], order[: count - 1])).as_py()
+    writer.write_table(table if in_order else table.take(order), row_group_size=row_group_size)
 
 
 def _fetched(
-    backend: Backend, parts: Sequence[Part], call: StoreCall
+    backend: Backend,
+    parts: Sequence[Part],
+    call: StoreCall,
+    *,
+    before_io: Callable[[], None] = lambda: None,
 ) -> Iterator[tuple[Part, object]]:
-    """Each input with its bytes (small ones, fetched a batch at a time) or a file open on it."""
+    """Each input with its bytes (small ones, fetched a batch at a time) or a file open on it.
+
+    *before_io* is called before each store call (the merge lets go of its turn).
+    """
     import pyarrow as pa
 
     batch: list[Part] = []
@@ -313,6 +381,7 @@ def _fetched(
         last = index == len(parts) - 1
         if batch and (big or last or len(batch) >= _BATCH_PARTS or total >= _BATCH_BYTES):
             keys = [each.key for each in batch]
+            before_io()
             contents = call(f"read {keys[0]} and on", functools.partial(backend.read_many, keys))
             for each, data in zip(batch, contents):
                 if data is None:
@@ -322,6 +391,7 @@ def _fetched(
         if big:
             filesystem, root = backend.arrow_filesystem()
             opening = functools.partial(filesystem.open_input_file, f"{root}/{part.key}")
+            before_io()
             yield part, call(f"open {part.key}", opening)
 
 
