@@ -283,9 +283,11 @@ def _write_merged(
     """Write the points of *parts*, in order, as one Parquet file into *sink*.
 
     Each chunk is decoded, sorted and written within one ``turn()``, so
-    nothing decoded is held outside it; the turn is let go between chunks
-    and before every read from a file (a big input: the store may be slow,
-    and a turn never waits for it).
+    nothing decoded is held outside it: a chunk is written before the row
+    group that would take it past :data:`CHUNK_ROWS` is decoded (a row group
+    bigger than that is a chunk of its own). The turn is let go between
+    chunks and before every store call, reads of a big input (a file, read
+    a row group at a time) included: a turn never waits for the store.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -299,27 +301,24 @@ def _write_merged(
         with pq.ParquetWriter(sink, _merge_schema(), **WRITE_OPTIONS) as writer:
             for part, source in _fetched(backend, parts, call, before_io=holder.let_go):
                 in_memory = isinstance(source, pa.BufferReader)
-                tables = _decoded(backend, part, source)
-                while True:
+                if not in_memory:
+                    holder.let_go()  # opening reads the footer
+                for group_rows, read in _row_groups(backend, part, source):
+                    if chunk and rows + group_rows > CHUNK_ROWS:
+                        holder.hold()
+                        _write_sorted(writer, chunk, ROW_GROUP_SIZE)
+                        rows = 0
+                        holder.let_go()
                     if in_memory:
                         holder.hold()
                     else:
                         holder.let_go()
-                    table = next(tables, None)
-                    if table is None:
-                        break
-                    holder.hold()
-                    if chunk and rows + table.num_rows > CHUNK_ROWS:
-                        _write_sorted(writer, chunk, ROW_GROUP_SIZE)
-                        chunk, rows = [], 0
-                        holder.let_go()
-                        holder.hold()
-                    chunk.append(table)
-                    rows += table.num_rows
+                    chunk.append(read())
+                    rows += group_rows
+                    release_arrow_memory()  # the decoder's scratch: mimalloc keeps it a while
             if chunk:
                 holder.hold()
                 _write_sorted(writer, chunk, ROW_GROUP_SIZE)
-                chunk = []
     finally:
         holder.let_go()
 
@@ -347,15 +346,24 @@ class _TurnHolder:
 
 
 def _write_sorted(writer: pq.ParquetWriter, chunk: list[pa.Table], row_group_size: int) -> None:
-    """Write *chunk* sorted by name, then step (stable); a chunk already in order is not copied."""
+    """Write the tables of *chunk* (emptied) sorted by name, then step (stable).
+
+    The inputs are let go of before the write (a chunk already in order is
+    not copied at all), so the sorted copy and the Parquet encoding never
+    sit beside them.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     table = pa.concat_tables(chunk)
+    chunk.clear()
     order = pc.sort_indices(table, sort_keys=[("name", "ascending"), ("step", "ascending")])
     count = len(order)
-    in_order = count < 2 or pc.all(pc.greater(order[1:], order[: count - 1])).as_py()
-    writer.write_table(table if in_order else table.take(order), row_group_size=row_group_size)
+    if count > 1 and not pc.all(pc.greater(order[1:], order[: count - 1])).as_py():
+        table = table.take(order)
+    del order
+    release_arrow_memory()
+    writer.write_table(table, row_group_size=row_group_size)
 
 
 def _fetched(
@@ -410,10 +418,14 @@ def _merge_schema() -> pa.Schema:
     return METRIC_SCHEMA.set(index, field.with_type(pa.dictionary(pa.int32(), field.type)))
 
 
-def _decoded(backend: Backend, part: Part, source: object) -> Iterator[pa.Table]:
-    """The points of one input, as tables with the metric schema, one row group at a time.
+def _row_groups(
+    backend: Backend, part: Part, source: object
+) -> Iterator[tuple[int, Callable[[], pa.Table]]]:
+    """Each row group of one input: its points, and what decodes it (the metric schema).
 
-    One at a time, so that merging a big part never holds all of it decoded.
+    One at a time, so that merging a big part never holds all of it
+    decoded, and counted before it is decoded, so that a chunk is written
+    before a row group that would not fit in it is read.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -421,14 +433,23 @@ def _decoded(backend: Backend, part: Part, source: object) -> Iterator[pa.Table]
     from pacha_sdk.storage.schema import METRIC_SCHEMA, schema_problem
 
     where = location(backend, part.key)
+    unreadable = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
     try:
         file = pq.ParquetFile(source, read_dictionary=["run_id"])
         problem = schema_problem(file.schema_arrow)
-        if problem is not None:
-            raise InvalidPartError(where, problem)
-        schema = _merge_schema()
-        for group in range(file.metadata.num_row_groups):
-            table = file.read_row_group(group, columns=METRIC_SCHEMA.names, use_threads=False)
-            yield table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+        metadata = file.metadata
+    except unreadable as error:
         raise InvalidPartError(where, str(error)) from None
+    if problem is not None:
+        raise InvalidPartError(where, problem)
+    schema = _merge_schema()
+
+    def read(group: int) -> pa.Table:
+        try:
+            table = file.read_row_group(group, columns=METRIC_SCHEMA.names, use_threads=False)
+            return table.cast(schema)
+        except unreadable as error:
+            raise InvalidPartError(where, str(error)) from None
+
+    for group in range(metadata.num_row_groups):
+        yield metadata.row_group(group).num_rows, functools.partial(read, group)
