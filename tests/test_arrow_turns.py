@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pacha_sdk.backends import get_backend
 from pacha_sdk.models import RunId
-from pacha_sdk.storage import compaction
+from pacha_sdk.storage import merged_file
 from pacha_sdk.storage.arrow_turns import ArrowTurns
 from pacha_sdk.storage.compaction import Part, merge_parts
 from pacha_sdk.storage.encoder import encode
@@ -134,7 +134,7 @@ _POINT = st.tuples(st.sampled_from(["loss", "acc", "lr", "grad/norm"]), st.integ
 )
 @given(
     batches=st.lists(st.lists(_POINT, min_size=1, max_size=40), min_size=2, max_size=6),
-    chunk_rows=st.sampled_from([1, 16, 64, compaction.CHUNK_ROWS]),
+    chunk_rows=st.sampled_from([1, 16, 64, merged_file.CHUNK_ROWS]),
     as_files=st.booleans(),
 )
 def test_a_merge_taking_turns_keeps_every_point_clustered_with_ties_in_logging_order(
@@ -145,9 +145,9 @@ def test_a_merge_taking_turns_keeps_every_point_clustered_with_ties_in_logging_o
     as_files: bool,
 ) -> None:
     """Chunks of any size, inputs read whole or as files a row group at a time."""
-    monkeypatch.setattr(compaction, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(merged_file, "CHUNK_ROWS", chunk_rows)
     if as_files:
-        monkeypatch.setattr(compaction, "_WHOLE_READ_BYTES", 0)
+        monkeypatch.setattr(merged_file, "_WHOLE_READ_BYTES", 0)
     root = str(tmp_path / uuid.uuid4().hex)
     run_id = RunId(str(uuid.uuid4()))
     parts = _store_parts(root, run_id, batches)

@@ -12,8 +12,12 @@ rewrite each point once less but hold up to 49 parts, more than 50 while
 merges lag behind a fast run (measured: 58 at flushes 9 ms apart).
 
 The merges run in a thread of their own (``pacha-compact-<run>``), handed
-each stored part by :meth:`OwnCompaction.stored`, which never waits: a merge
-never delays the flush of fresh points. Its store calls go through a
+each stored part by :meth:`OwnCompaction.stored`, which never waits. A merge
+takes turns with the writer's encode (:attr:`OwnCompaction.turns`): the
+writer goes first, and waits at most for the merge chunk under way (tens of
+milliseconds), never for a merge's store call, so their memory peaks do
+not add up and a merge delays the flush of fresh points by at most one
+chunk. Its store calls go through a
 :class:`~pacha_sdk.storage.deadlines.StoreCalls` of its own, so a hung store
 costs one deadline and never blocks the writer's part writes behind it. A
 merge that fails (the store is down) is retried after a backoff; the parts
