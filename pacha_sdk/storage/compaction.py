@@ -19,11 +19,11 @@ rules that keep this true:
   with :class:`~pacha_sdk.exceptions.InvalidPartError` naming it, and the
   planner treats it as a gap from then on.
 
-Inputs are read one at a time and written out in chunks of
-:data:`CHUNK_ROWS` points, each sorted by name and step (stable, so ties
-keep logging order) into row groups that name statistics prune; the merged
-file is built in a spooled temporary file, so memory stays bounded whatever
-the run's size. No part grows past :data:`MAX_PART_BYTES`: a run larger
+The merged file is written a chunk at a time
+(:mod:`pacha_sdk.storage.merged_file`: at most :data:`CHUNK_ROWS` points
+decoded at once, sorted by name and step, within the live writer's turn)
+into a spooled temporary file, so memory stays bounded whatever the run's
+size. No part grows past :data:`MAX_PART_BYTES`: a run larger
 than that keeps one part per 256 MB.
 
 Every store call goes through a *call* (:class:`StoreCall`): the live run's
@@ -34,24 +34,19 @@ hung store costs one deadline; ``pacha compact`` calls directly.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from pacha_sdk.exceptions import InvalidPartError
 from pacha_sdk.storage.coverage import covered_keys, overlapping
 from pacha_sdk.storage.encoder import release_arrow_memory
 from pacha_sdk.storage.layout import PartRange, merged_part_key, part_range
-from pacha_sdk.storage.records import location
+from pacha_sdk.storage.merged_file import CHUNK_ROWS, Turn, write_merged
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from pacha_sdk.backends import Backend, StoredObject
     from pacha_sdk.models import RunId
 
@@ -62,6 +57,7 @@ __all__ = [
     "Merged",
     "Part",
     "StoreCall",
+    "Turn",
     "WriterParts",
     "direct_call",
     "merge_parts",
@@ -72,13 +68,6 @@ FAN_IN = 8
 """Parts of one level that the live writer merges into one part of the next level."""
 MAX_PART_BYTES = 256 * 2**20
 """No merge makes a part larger than this (by its inputs' sizes): bigger runs keep several."""
-CHUNK_ROWS = 128 * 1024
-"""Points held in memory at once while merging (sorted together into row groups)."""
-_WHOLE_READ_BYTES = 4 * 2**20
-"""Inputs up to this size are read with one request; larger ones by row group."""
-_BATCH_PARTS = 256
-_BATCH_BYTES = 8 * 2**20
-"""Small inputs fetched in one batch: at most this many, or this many bytes."""
 _SPILL_BYTES = 4 * 2**20
 """The merged file stays in memory up to this size, then moves to a temporary file."""
 
@@ -206,14 +195,19 @@ def merge_parts(
     call: StoreCall = direct_call,
     still_wanted: Callable[[], bool] = lambda: True,
     threads: int = 1,
+    turn: Turn = contextlib.nullcontext,
 ) -> Merged | None:
     """Merge *parts* (one writer, contiguous seqs, oldest first) into one part; delete them.
 
     Small inputs are fetched in batches (:meth:`Backend.read_many`: many
     requests in flight on an object store); with *threads* above 1 the
     inputs are deleted that many at a time (only with a *call* that allows
-    calls side by side). Returns ``None`` without writing if *still_wanted* says no just before
-    the merged part would be created (the run went to the trash meanwhile).
+    calls side by side). Each chunk is decoded, sorted and written while
+    holding ``turn()`` (the live writer passes its
+    :meth:`ArrowTurns.merge <pacha_sdk.storage.arrow_turns.ArrowTurns.merge>`),
+    never across a store call, and its memory goes back to the OS before
+    the turn ends. Returns ``None`` without writing if *still_wanted* says
+    no just before the merged part would be created (the run went to the trash meanwhile).
     Raises :class:`InvalidPartError` naming an input that cannot be read
     (nothing written, nothing deleted), :class:`FileNotFoundError` if an
     input is gone (another compaction took it), or the store's error.
@@ -223,7 +217,7 @@ def merge_parts(
     key = merged_part_key(run_id, span.writer, span.first, span.last)
     with tempfile.SpooledTemporaryFile(max_size=_SPILL_BYTES) as sink:
         try:
-            _write_merged(backend, parts, sink, call)
+            write_merged(backend, parts, sink, call, turn)
         finally:
             release_arrow_memory()
         size = sink.tell()
@@ -266,99 +260,3 @@ def _check_contiguous(parts: Sequence[Part]) -> None:
     for before, after in itertools.pairwise(parts):
         if after.range.writer != before.range.writer or after.range.first != before.range.last + 1:
             raise ValueError(f"{after.key} does not follow {before.key}: not contiguous")
-
-
-def _write_merged(backend: Backend, parts: Sequence[Part], sink: object, call: StoreCall) -> None:
-    """Write the points of *parts*, in order, as one Parquet file into *sink*."""
-    import pyarrow.parquet as pq
-
-    from pacha_sdk.storage.parts import ROW_GROUP_SIZE, WRITE_OPTIONS
-
-    with pq.ParquetWriter(sink, _merge_schema(), **WRITE_OPTIONS) as writer:
-        chunk: list[pa.Table] = []
-        rows = 0
-        for part, source in _fetched(backend, parts, call):
-            for table in _decoded(backend, part, source):
-                chunk.append(table)
-                rows += table.num_rows
-                if rows >= CHUNK_ROWS:
-                    _write_sorted(writer, chunk, ROW_GROUP_SIZE)
-                    chunk, rows = [], 0
-        if chunk:
-            _write_sorted(writer, chunk, ROW_GROUP_SIZE)
-
-
-def _write_sorted(writer: pq.ParquetWriter, chunk: list[pa.Table], row_group_size: int) -> None:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    table = pa.concat_tables(chunk)
-    order = pc.sort_indices(table, sort_keys=[("name", "ascending"), ("step", "ascending")])
-    writer.write_table(table.take(order), row_group_size=row_group_size)
-
-
-def _fetched(
-    backend: Backend, parts: Sequence[Part], call: StoreCall
-) -> Iterator[tuple[Part, object]]:
-    """Each input with its bytes (small ones, fetched a batch at a time) or a file open on it."""
-    import pyarrow as pa
-
-    batch: list[Part] = []
-    total = 0
-    for index, part in enumerate(parts):
-        big = part.size is not None and part.size > _WHOLE_READ_BYTES
-        if not big:
-            batch.append(part)
-            total += part.size or 0
-        last = index == len(parts) - 1
-        if batch and (big or last or len(batch) >= _BATCH_PARTS or total >= _BATCH_BYTES):
-            keys = [each.key for each in batch]
-            contents = call(f"read {keys[0]} and on", functools.partial(backend.read_many, keys))
-            for each, data in zip(batch, contents):
-                if data is None:
-                    raise FileNotFoundError(location(backend, each.key))
-                yield each, pa.BufferReader(data)
-            batch, total = [], 0
-        if big:
-            filesystem, root = backend.arrow_filesystem()
-            opening = functools.partial(filesystem.open_input_file, f"{root}/{part.key}")
-            yield part, call(f"open {part.key}", opening)
-
-
-def _merge_schema() -> pa.Schema:
-    """:data:`METRIC_SCHEMA` with ``run_id`` kept as an Arrow dictionary while merging.
-
-    The same Parquet is written; held decoded, the run id (one value per
-    part) would be 36 bytes a point, half a merge's working set.
-    """
-    import pyarrow as pa
-
-    from pacha_sdk.storage.schema import METRIC_SCHEMA
-
-    index = METRIC_SCHEMA.get_field_index("run_id")
-    field = METRIC_SCHEMA.field(index)
-    return METRIC_SCHEMA.set(index, field.with_type(pa.dictionary(pa.int32(), field.type)))
-
-
-def _decoded(backend: Backend, part: Part, source: object) -> Iterator[pa.Table]:
-    """The points of one input, as tables with the metric schema, one row group at a time.
-
-    One at a time, so that merging a big part never holds all of it decoded.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pacha_sdk.storage.schema import METRIC_SCHEMA, schema_problem
-
-    where = location(backend, part.key)
-    try:
-        file = pq.ParquetFile(source, read_dictionary=["run_id"])
-        problem = schema_problem(file.schema_arrow)
-        if problem is not None:
-            raise InvalidPartError(where, problem)
-        schema = _merge_schema()
-        for group in range(file.metadata.num_row_groups):
-            table = file.read_row_group(group, columns=METRIC_SCHEMA.names, use_threads=False)
-            yield table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
-        raise InvalidPartError(where, str(error)) from None

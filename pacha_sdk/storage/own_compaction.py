@@ -12,8 +12,12 @@ rewrite each point once less but hold up to 49 parts, more than 50 while
 merges lag behind a fast run (measured: 58 at flushes 9 ms apart).
 
 The merges run in a thread of their own (``pacha-compact-<run>``), handed
-each stored part by :meth:`OwnCompaction.stored`, which never waits: a merge
-never delays the flush of fresh points. Its store calls go through a
+each stored part by :meth:`OwnCompaction.stored`, which never waits. A merge
+takes turns with the writer's encode (:attr:`OwnCompaction.turns`): the
+writer goes first, and waits at most for the merge chunk under way (tens of
+milliseconds), never for a merge's store call, so their memory peaks do
+not add up and a merge delays the flush of fresh points by at most one
+chunk. Its store calls go through a
 :class:`~pacha_sdk.storage.deadlines.StoreCalls` of its own, so a hung store
 costs one deadline and never blocks the writer's part writes behind it. A
 merge that fails (the store is down) is retried after a backoff; the parts
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pacha_sdk.exceptions import InvalidPartError
+from pacha_sdk.storage.arrow_turns import ArrowTurns
 from pacha_sdk.storage.compaction import (
     FAN_IN,
     MAX_PART_BYTES,
@@ -56,6 +61,7 @@ if TYPE_CHECKING:
 
     from pacha_sdk.backends import Backend
     from pacha_sdk.models import RunId
+    from pacha_sdk.storage.parts import Latest, Rows
     from pacha_sdk.storage.writer import _PendingPart
 
 __all__ = ["CompactingWriter", "OwnCompaction"]
@@ -112,6 +118,8 @@ class OwnCompaction:
         self._leftovers: list[str] = []
         self._seconds_per_byte = 0.0
         self._thread: threading.Thread | None = None
+        self.turns = ArrowTurns()
+        """Shared with the writer's encode, so that a merge chunk and an encode never overlap."""
         self.merges = 0
         """Merged parts written so far."""
         self.max_parts = 0
@@ -229,6 +237,7 @@ class OwnCompaction:
                 parts,
                 call=self._call,
                 still_wanted=self._not_deleted,
+                turn=self.turns.merge,
             )
         except InvalidPartError as bad:
             logger.warning("pacha: not merging %s: %s", bad.location, bad.problem)
@@ -276,7 +285,9 @@ class OwnCompaction:
 class CompactingWriter(MetricWriter):
     """A :class:`~pacha_sdk.storage.writer.MetricWriter` whose parts :class:`OwnCompaction` merges.
 
-    Two hooks, and the writer's loop is left as it is: after each part is
+    Three hooks, and the writer's loop is left as it is: each encode holds
+    the :class:`~pacha_sdk.storage.arrow_turns.ArrowTurns` it shares with
+    the merges (so their memory peaks never add up); after each part is
     stored (:meth:`_store` returned: the store has it), the part goes to
     :meth:`OwnCompaction.stored`, which never waits; when the loop ends,
     the final merge gets the time ``stop`` has left if every point is
@@ -288,6 +299,10 @@ class CompactingWriter(MetricWriter):
         super().__init__(**writer)
         self.compaction = compaction
         """What merges this writer's parts."""
+
+    def _encode(self, batch: Rows) -> tuple[bytes, Latest] | None:
+        with self.compaction.turns.writer():  # a merge chunk never peaks beside it
+            return super()._encode(batch)
 
     def _store(self, part: _PendingPart) -> None:
         super()._store(part)
