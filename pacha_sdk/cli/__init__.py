@@ -56,13 +56,25 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 
+def _version() -> str:
+    """``pacha-sdk <version> (C buffer)``: also which buffer ``log_metric`` fills here.
+
+    The C buffer is built at install where a compiler is found; without it
+    (or with ``PACHA_SDK_PURE_PYTHON=1``) logging takes the pure-Python path,
+    about twice as costly a point, which is worth seeing at a glance.
+    """
+    from pacha_sdk.storage.buffer import ACCELERATED
+
+    return f"pacha-sdk {__version__} ({'C' if ACCELERATED else 'pure-Python'} buffer)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: ``pacha <command> [<subcommand>] ...``."""
     parser = argparse.ArgumentParser(
         prog="pacha",
         description="Look at, compare, plot, export and tidy the runs in a pacha store.",
     )
-    parser.add_argument("--version", action="version", version=f"pacha-sdk {__version__}")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     runs.register(commands)
     metrics.register(commands)

@@ -52,6 +52,23 @@ def test_console_script_and_module_agree(shared_store: Store) -> None:
 
 
 @pytest.mark.subprocess
+@pytest.mark.parametrize("pure", ["0", "1"])
+def test_version_names_the_buffer_logging_fills(pure: str) -> None:
+    env = {**os.environ, "PACHA_SDK_PURE_PYTHON": pure}
+    done = subprocess.run(
+        [_pacha_script(), "--version"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    built = (
+        subprocess.run(
+            [sys.executable, "-c", "import pacha_sdk.storage._pointbuf"], capture_output=True
+        ).returncode
+        == 0
+    )
+    kind = "C" if built and pure == "0" else "pure-Python"
+    assert done.stdout == f"pacha-sdk {pacha.__version__} ({kind} buffer)\n"
+
+
 def test_errors_are_one_line_without_traceback(shared_store: Store, tmp_path: Path) -> None:
     cases = {
         "unknown run": ["runs", "show", "ffff", "--uri", shared_store.uri],
